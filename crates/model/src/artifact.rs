@@ -1,0 +1,193 @@
+//! The trained network on disk: `model.json` (the [`MlpConfig`], so a loader rebuilds
+//! exactly the architecture that was trained) next to `model.bpk` (the weights as a
+//! Burn burnpack record). Both are written atomically.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+
+use crate::mlp::{Mlp, MlpConfig};
+
+/// The architecture, as JSON.
+pub const MODEL_CONFIG_FILE: &str = "model.json";
+/// The weights, as a Burn burnpack record.
+pub const MODEL_RECORD_FILE: &str = "model.bpk";
+
+/// Why a model could not be saved or loaded. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid model config: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{path} is not a readable Burn record: {reason}")]
+    Record { path: PathBuf, reason: String },
+    #[error(
+        "{path} does not hold the weights of the {network} network that {config} describes: {reason}"
+    )]
+    Mismatch {
+        path: PathBuf,
+        config: PathBuf,
+        network: String,
+        reason: String,
+    },
+}
+
+/// Writes `model.json` and `model.bpk` into `dir`, which must exist.
+pub fn save_model(dir: &Path, config: &MlpConfig, model: &Mlp) -> Result<(), ModelError> {
+    let config_path = dir.join(MODEL_CONFIG_FILE);
+    let json = serde_json::to_vec_pretty(config).expect("a config of numbers and names serialises");
+    write(&config_path, &json)?;
+
+    let record_path = dir.join(MODEL_RECORD_FILE);
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|error| ModelError::Record {
+            path: record_path.clone(),
+            reason: error.to_string(),
+        })?;
+    write(&record_path, &bytes)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    data::write_atomic(path, bytes).map_err(|source| ModelError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads the model saved in `dir` onto `device`: the architecture from `model.json`,
+/// then the weights from `model.bpk`, which must match it tensor for tensor.
+pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
+    let config_path = dir.join(MODEL_CONFIG_FILE);
+    let json = std::fs::read(&config_path).map_err(|source| ModelError::Read {
+        path: config_path.clone(),
+        source,
+    })?;
+    let config: MlpConfig = serde_json::from_slice(&json).map_err(|error| ModelError::Config {
+        path: config_path.clone(),
+        reason: error.to_string(),
+    })?;
+    config.validate().map_err(|reason| ModelError::Config {
+        path: config_path.clone(),
+        reason,
+    })?;
+
+    let record_path = dir.join(MODEL_RECORD_FILE);
+    let bytes = std::fs::read(&record_path).map_err(|source| ModelError::Read {
+        path: record_path.clone(),
+        source,
+    })?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|error| {
+        ModelError::Record {
+            path: record_path.clone(),
+            reason: error.to_string(),
+        }
+    })?;
+    let model = config
+        .init(device)
+        .try_load_record(record)
+        .map_err(|error| ModelError::Mismatch {
+            path: record_path,
+            config: config_path,
+            network: config.describe(),
+            reason: error.to_string(),
+        })?;
+    Ok((model, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, Tensor};
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    #[test]
+    fn save_then_load_gives_identical_predictions() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = MlpConfig::new();
+        let model = config.init(&device());
+        save_model(dir.path(), &config, &model).unwrap();
+
+        let (loaded, loaded_config) = load_model(dir.path(), &device()).unwrap();
+        assert_eq!(loaded_config, config);
+        let x = Tensor::<2>::random([4, 784], Distribution::Uniform(-0.5, 0.5), &device());
+        let before = model.probabilities(x.clone()).into_data();
+        let after = loaded.probabilities(x).into_data();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_missing_run_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = load_model(dir.path(), &device()).unwrap_err().to_string();
+        assert!(error.starts_with("cannot read "), "{error}");
+        assert!(error.contains("model.json"), "{error}");
+    }
+
+    #[test]
+    fn a_corrupt_record_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = MlpConfig::new();
+        save_model(dir.path(), &config, &config.init(&device())).unwrap();
+        let path = dir.path().join(MODEL_RECORD_FILE);
+        for bytes in [
+            b"not a record at all".to_vec(),
+            std::fs::read(&path).unwrap()[..100].to_vec(),
+        ] {
+            std::fs::write(&path, bytes).unwrap();
+            let error = load_model(dir.path(), &device()).unwrap_err().to_string();
+            assert!(
+                error.contains("model.bpk is not a readable Burn record"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn weights_of_another_shape_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let wide = MlpConfig::new().with_hidden1(128);
+        save_model(dir.path(), &wide, &wide.init(&device())).unwrap();
+        // The config now claims the tutorial shape; the weights are 784x128.
+        let config = MlpConfig::new();
+        std::fs::write(
+            dir.path().join(MODEL_CONFIG_FILE),
+            serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap();
+        let error = load_model(dir.path(), &device()).unwrap_err().to_string();
+        assert!(
+            error.contains("does not hold the weights of the 784-64-64-10 relu network"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_config_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = serde_json::to_vec(&MlpConfig::new().with_hidden1(0)).unwrap();
+        std::fs::write(dir.path().join(MODEL_CONFIG_FILE), zero).unwrap();
+        let error = load_model(dir.path(), &device()).unwrap_err().to_string();
+        assert!(
+            error.contains("model.json is not a valid model config"),
+            "{error}"
+        );
+        assert!(error.contains("hidden1"), "{error}");
+    }
+}

@@ -1,0 +1,14 @@
+//! The tutorial network (784 -> 64 ReLU -> 64 ReLU -> 10 softmax) as a Burn
+//! [`Module`](burn::module::Module), the training and evaluation steps Burn's
+//! `Learner` calls, the backends it runs on, and its saved form on disk.
+
+pub mod artifact;
+pub mod backend;
+pub mod evaluate;
+pub mod mlp;
+pub mod step;
+
+pub use artifact::{ModelError, load_model, save_model};
+pub use backend::{Backend, BackendError};
+pub use evaluate::{Evaluation, evaluate};
+pub use mlp::{Activation, Mlp, MlpConfig};

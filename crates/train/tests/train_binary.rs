@@ -1,0 +1,231 @@
+//! The `train` binary on small generated IDX data: plain output without a
+//! terminal, reproducibility, the wgpu path, and one-line errors on bad input.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// Trains on `data` into `artifacts/<name>` with `extra` flags; returns the output.
+fn train(data: &Path, artifacts: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+        "--run-name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    run(&train_bin(), &args, artifacts)
+}
+
+/// metrics.csv without the seconds column.
+fn metrics_without_time(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split(',').collect();
+            fields.remove(1);
+            fields.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn without_a_terminal_it_prints_one_plain_line_per_epoch_and_writes_the_run() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(data.path(), artifacts.path(), "plain", &["--epochs", "2"]);
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(
+        !out.contains('\u{1b}'),
+        "escape codes in plain output:\n{out}"
+    );
+    let epochs: Vec<&str> = out.lines().filter(|l| l.starts_with("Epoch ")).collect();
+    assert_eq!(epochs.len(), 2, "{out}");
+    assert!(epochs[1].starts_with("Epoch 2/2 - "), "{out}");
+    assert!(out.lines().count() < 12, "too chatty:\n{out}");
+    assert!(out.contains("test accuracy: "), "{out}");
+
+    let run = artifacts.path().join("plain");
+    for file in [
+        "config.toml",
+        "metrics.csv",
+        "test.json",
+        "model.json",
+        "model.bpk",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    let summary = test_json(&run);
+    assert_eq!(summary["test_images"], 200);
+    assert_eq!(summary["epochs_completed"], 2);
+    // The bars are easy: two epochs learn them.
+    assert!(
+        summary["test_accuracy"].as_f64().unwrap() > 0.9,
+        "{summary}"
+    );
+    let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(resolved.contains("epochs = 2"), "{resolved}");
+}
+
+#[test]
+fn the_same_seed_gives_identical_metrics_and_another_seed_does_not() {
+    let data = synthetic_mnist(320, 100);
+    let artifacts = tempfile::tempdir().unwrap();
+    for (name, seed) in [("a", "3"), ("b", "3"), ("c", "4")] {
+        let output = train(
+            data.path(),
+            artifacts.path(),
+            name,
+            &["--epochs", "2", "--seed", seed],
+        );
+        assert_success(&output);
+    }
+    let runs = |name: &str| artifacts.path().join(name);
+    assert_eq!(
+        metrics_without_time(&runs("a")),
+        metrics_without_time(&runs("b"))
+    );
+    assert_eq!(
+        test_json(&runs("a"))["test_loss"],
+        test_json(&runs("b"))["test_loss"]
+    );
+    // (model.bpk differs byte for byte: Burn stores random parameter ids in it.)
+    assert_eq!(
+        test_json(&runs("a"))["correct"],
+        test_json(&runs("b"))["correct"]
+    );
+    assert_ne!(
+        test_json(&runs("a"))["test_loss"],
+        test_json(&runs("c"))["test_loss"]
+    );
+}
+
+#[test]
+fn ndarray_trains_too() {
+    let data = synthetic_mnist(320, 100);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "nd",
+        &["--epochs", "2", "--backend", "ndarray"],
+    );
+    assert_success(&output);
+    assert!(stdout(&output).contains("backend ndarray"));
+    let summary = test_json(&artifacts.path().join("nd"));
+    assert_eq!(summary["backend"], "ndarray");
+    assert!(
+        summary["test_accuracy"].as_f64().unwrap() > 0.5,
+        "{summary}"
+    );
+}
+
+#[test]
+fn wgpu_trains_a_few_batches() {
+    // 4 batches of 32 on lavapipe take a few seconds.
+    let data = synthetic_mnist(128, 64);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "gpu",
+        &["--epochs", "1", "--backend", "wgpu"],
+    );
+    let err = stderr(&output);
+    if !output.status.success()
+        && err.contains("no usable GPU adapter")
+        && std::env::var("CI").as_deref() != Ok("true")
+    {
+        eprintln!("skipping: {err}");
+        return;
+    }
+    assert_success(&output);
+    let summary = test_json(&artifacts.path().join("gpu"));
+    assert_eq!(summary["backend"], "wgpu");
+    assert_eq!(summary["test_images"], 64);
+    assert!(summary["test_loss"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn a_second_run_of_the_same_name_is_numbered_not_overwritten() {
+    let data = synthetic_mnist(64, 20);
+    let artifacts = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        assert_success(&train(
+            data.path(),
+            artifacts.path(),
+            "twice",
+            &["--epochs", "1"],
+        ));
+    }
+    assert!(artifacts.path().join("twice/model.bpk").is_file());
+    assert!(artifacts.path().join("twice-2/model.bpk").is_file());
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_culprit_and_leaves_no_run() {
+    let data = synthetic_mnist(64, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("artifacts");
+    let config = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let unknown = config("unknown.toml", "epochs = 1\nlearning_rate = 0.1\n");
+    let wrong_type = config("type.toml", "batch_size = \"big\"\n");
+    let range = config("range.toml", "[optimizer]\nbeta1 = 1.5\n");
+    let missing_data = dir.path().join("no-such-dir");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--config", &unknown],
+            vec!["unknown.toml:2", "unknown field `learning_rate`"],
+        ),
+        (
+            vec!["--config", &wrong_type],
+            vec!["type.toml:1", "batch_size = \"big\""],
+        ),
+        (
+            vec!["--config", &range],
+            vec!["range.toml: optimizer.beta1 = 1.5", "[0, 1)"],
+        ),
+        (
+            vec!["--config", "absent.toml"],
+            vec!["cannot read config absent.toml"],
+        ),
+        (
+            vec!["--lr", "0"],
+            vec!["command line: optimizer.learning_rate = 0"],
+        ),
+        (vec!["--run-name", "a/b"], vec!["run_name = \"a/b\""]),
+        (
+            vec!["--data-dir", missing_data.to_str().unwrap()],
+            vec!["no-such-dir"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["--artifacts", artifacts.to_str().unwrap()];
+        if !args.contains(&"--data-dir") {
+            all.extend(["--data-dir", data.path().to_str().unwrap()]);
+        }
+        all.extend(&args);
+        let output = run(&train_bin(), &all, dir.path());
+        let line = assert_one_line_error(&output);
+        for part in expected {
+            assert!(line.contains(part), "{args:?}: `{line}` lacks `{part}`");
+        }
+        assert!(
+            !artifacts.exists(),
+            "{args:?} created {}",
+            artifacts.display()
+        );
+    }
+}

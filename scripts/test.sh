@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit tests, the binaries end to end on real
+# MNIST, and the wgpu path on a software Vulkan driver when no GPU is present.
+#
+# Installs Mesa's software Vulkan driver (lavapipe) when it is missing and this
+# user can install Debian packages. Under CI=true a missing Vulkan adapter makes
+# the wgpu tests fail instead of skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_lavapipe() { compgen -G '/usr/share/vulkan/icd.d/lvp_icd*.json' >/dev/null; }
+if ! have_lavapipe && command -v apt-get >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo -n"
+  echo "installing mesa-vulkan-drivers (software Vulkan for the wgpu tests)"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers >/dev/null \
+    || echo "warning: could not install mesa-vulkan-drivers; the wgpu tests need a Vulkan adapter"
+fi
+
+# Vulkan loaders complain without a runtime directory; give them a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  XDG_RUNTIME_DIR=$(mktemp -d)
+  export XDG_RUNTIME_DIR
+fi
+
+# Release profile: the tests and the binaries share one optimised build of Burn
+# with `cargo run --release`, and the end-to-end training runs at full speed.
+cargo test --release --workspace "$@"
