@@ -54,6 +54,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    model::flush_denormals_to_zero();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,11 +4,13 @@
 
 pub mod artifact;
 pub mod backend;
+pub mod denormals;
 pub mod evaluate;
 pub mod mlp;
 pub mod step;
 
 pub use artifact::{ModelError, load_model, save_model};
 pub use backend::{Backend, BackendError};
+pub use denormals::flush_denormals_to_zero;
 pub use evaluate::{Evaluation, evaluate};
 pub use mlp::{Activation, Mlp, MlpConfig};

@@ -40,6 +40,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    model::flush_denormals_to_zero();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,6 +94,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         dashboard,
     )?;
 
+    if dashboard {
+        // The dashboard's screen is gone; leave the epochs in the scrollback.
+        for epoch in &outcome.epochs {
+            println!("{}", epoch.line(config.epochs));
+        }
+    }
     model::save_model(run.path(), &outcome.model_config, &outcome.model)?;
     let mut csv = String::from(EpochMetrics::CSV_HEADER);
     for epoch in &outcome.epochs {

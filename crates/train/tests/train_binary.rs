@@ -229,3 +229,36 @@ fn bad_input_is_one_line_naming_the_culprit_and_leaves_no_run() {
         );
     }
 }
+
+#[test]
+fn wgpu_without_any_adapter_is_a_clear_error() {
+    // Hide every Vulkan driver and every EGL vendor (the GL fallback) from wgpu.
+    let data = synthetic_mnist(64, 20);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(train_bin())
+        .args([
+            "--backend",
+            "wgpu",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ])
+        .args(["--artifacts", artifacts.path().to_str().unwrap()])
+        .env("VK_ICD_FILENAMES", "/nonexistent/vulkan.json")
+        .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent/egl.json")
+        // Without it the Vulkan loader adds a (harmless) line of its own.
+        .env("XDG_RUNTIME_DIR", artifacts.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    if output.status.success() {
+        eprintln!("skipping: this machine offers a wgpu adapter these variables do not hide");
+        return;
+    }
+    let line = assert_one_line_error(&output);
+    assert!(
+        line.contains("backend wgpu: no usable GPU adapter"),
+        "{line}"
+    );
+    assert!(line.contains("--backend flex"), "{line}");
+    assert_eq!(std::fs::read_dir(artifacts.path()).unwrap().count(), 0);
+}
