@@ -129,13 +129,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn prediction_json(p: &Prediction) -> serde_json::Value {
-    serde_json::json!({
-        "index": p.index,
-        "label": p.label,
-        "prediction": p.prediction,
-        "probabilities": p.probabilities,
-    })
+/// `{"index":0,"label":7,"prediction":7,"probabilities":[...]}`, the floats in
+/// their shortest f32 form.
+fn prediction_json(p: &Prediction) -> String {
+    serde_json::to_string(p).expect("numbers serialise")
 }
 
 /// `image 0: label 7, predicted 7 (p 0.9990) | 0:0.0000 1:0.0001 ...`
@@ -213,11 +210,12 @@ mod tests {
             line.starts_with("image 3: label 1, predicted 7 (p 0.7500)  WRONG | 0:0.0000 1:0.2500"),
             "{line}"
         );
-        let json = prediction_json(&p);
+        let json: serde_json::Value = serde_json::from_str(&prediction_json(&p)).unwrap();
         assert_eq!(json["index"], 3);
         assert_eq!(json["label"], 1);
         assert_eq!(json["prediction"], 7);
         assert_eq!(json["probabilities"].as_array().unwrap().len(), 10);
+        assert!(prediction_json(&p).contains(r#""probabilities":[0.0,0.25,0.0"#));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use burn::tensor::{Device, TensorReadError};
 use data::{MnistBatcher, MnistDataset, MnistSplit};
 use model::Mlp;
 
-/// One image's answer.
-#[derive(Clone, Debug, PartialEq)]
+/// One image's answer; serialises to the `--json` line.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Prediction {
     pub index: usize,
     pub label: u8,

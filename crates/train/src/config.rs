@@ -422,8 +422,10 @@ mod tests {
 
     #[test]
     fn the_resolved_config_round_trips_through_toml() {
-        let mut config = TrainConfig::default();
-        config.data_dir = Some("some/dir".into());
+        let config = TrainConfig {
+            data_dir: Some("some/dir".into()),
+            ..TrainConfig::default()
+        };
         let text = config.to_toml();
         assert_eq!(parse(&text).unwrap(), config);
     }
