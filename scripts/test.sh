@@ -26,4 +26,7 @@ fi
 
 # Release profile: the tests and the binaries share one optimised build of Burn
 # with `cargo run --release`, and the end-to-end training runs at full speed.
+# Build every binary first: `cargo test` builds only the binaries of packages
+# that have integration tests, and the end-to-end tests run `infer` too.
+cargo build --release --workspace --bins
 cargo test --release --workspace "$@"
