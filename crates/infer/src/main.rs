@@ -16,12 +16,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Parser;
 use data::{Fetcher, NUM_CLASSES};
-use model::{Backend, Evaluation};
+use model::{Backend, EVAL_BATCH_SIZE, Evaluation};
 
 use predict::{Prediction, predict};
-
-/// Batch size for inference passes.
-const BATCH_SIZE: usize = 1000;
 
 /// Read MNIST test digits with a trained run's model.
 #[derive(Parser, Debug)]
@@ -107,7 +104,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     // With --all in text mode only the summary is printed: 10,000 lines would bury it.
     if cli.json || !cli.all {
-        let predictions = predict(&model, test.clone(), indices, BATCH_SIZE, &device)
+        let predictions = predict(&model, test.clone(), indices, EVAL_BATCH_SIZE, &device)
             .context("cannot read the predictions back from the device")?;
         for p in &predictions {
             if cli.json {
@@ -118,7 +115,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     if cli.all {
-        let evaluation = model::evaluate(&model, test, NUM_CLASSES, BATCH_SIZE, &device)
+        let evaluation = model::evaluate(&model, test, NUM_CLASSES, EVAL_BATCH_SIZE, &device)
             .context("cannot read the evaluation back from the device")?;
         if cli.json {
             writeln!(out, "{}", summary_json(&evaluation))?;

@@ -10,6 +10,10 @@ use burn::tensor::{Device, TensorReadError};
 use crate::mlp::Mlp;
 use data::{MnistBatcher, MnistDataset, MnistSplit};
 
+/// Batch size of passes that only read the model (evaluation, prediction): big
+/// batches are faster, and the means they report do not depend on it.
+pub const EVAL_BATCH_SIZE: usize = 1000;
+
 /// What a model scored on a split.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {

@@ -12,5 +12,5 @@ pub mod step;
 pub use artifact::{ModelError, load_model, save_model};
 pub use backend::{Backend, BackendError};
 pub use denormals::flush_denormals_to_zero;
-pub use evaluate::{Evaluation, evaluate};
+pub use evaluate::{EVAL_BATCH_SIZE, Evaluation, evaluate};
 pub use mlp::{Activation, Mlp, MlpConfig};

@@ -123,8 +123,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 
     if let Some(reason) = &outcome.stopped_early {
         println!(
-            "training stopped early after {} epochs: {reason}",
-            outcome.epochs.len()
+            "training stopped during epoch {} of {} ({reason}); the model holds the weights \
+             reached so far",
+            outcome.epochs.len() + 1,
+            config.epochs
         );
     }
     println!(

@@ -12,15 +12,11 @@ use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Learner, SupervisedTraining};
 use data::{IMAGE_PIXELS, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES};
-use model::{Evaluation, Mlp, MlpConfig, evaluate};
+use model::{EVAL_BATCH_SIZE, Evaluation, Mlp, MlpConfig, evaluate};
 
 use crate::config::TrainConfig;
 use crate::renderer::{EpochMetrics, EpochRenderer, History};
 use crate::run_dir::RunDir;
-
-/// Batch size of evaluation passes. They only read the model, so big batches are
-/// faster; the means they report do not depend on it.
-pub const EVAL_BATCH_SIZE: usize = 1000;
 
 /// What a finished run produced.
 pub struct Outcome {
@@ -79,13 +75,20 @@ pub fn fit(
     if let Some(error) = result.error {
         bail!("training failed: {error}");
     }
+    let epochs = history.lock().expect("history lock").clone();
+    // Burn's dashboard clears the stop request when training ends, so
+    // `interrupted` can be empty after a stop: the epoch count tells as well.
     let stopped_early = result
         .interrupted
-        .map(|stop| stop.reason.unwrap_or_else(|| "stopped".to_string()));
+        .map(|stop| stop.reason.unwrap_or_default())
+        .or_else(|| (epochs.len() < config.epochs).then(String::new))
+        .map(|reason| match reason.as_str() {
+            "" => "stopped from the dashboard".to_string(),
+            _ => reason,
+        });
 
     let test = evaluate(&result.model, test, NUM_CLASSES, EVAL_BATCH_SIZE, device)
         .context("cannot read the test results back from the device")?;
-    let epochs = history.lock().expect("history lock").clone();
     Ok(Outcome {
         model: result.model,
         model_config,
