@@ -1,0 +1,141 @@
+//! Where a training epoch's time goes. Runs the same work as one epoch of
+//! Burn's `Learner` (data loader, forward with cross-entropy, backward, Adam,
+//! accuracy and loss metrics, then the evaluation pass) as a hand-written loop
+//! with a clock around each phase, syncing the device at each boundary so a
+//! GPU's queued work is charged to the phase that queued it.
+//!
+//! What the `Learner` adds on top of these phases (its event processor thread,
+//! metric loggers, renderer) is the difference between `train`'s epoch time and
+//! [`Split::total`]; `scripts/bench.py` prints it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Device;
+use burn::train::metric::{
+    AccuracyInput, AccuracyMetric, Adaptor, LossInput, LossMetric, Metric, MetricMetadata,
+};
+use data::{MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES};
+use model::{EVAL_BATCH_SIZE, MlpConfig, evaluate};
+use serde::Serialize;
+
+/// What to train: the tutorial's settings unless changed.
+#[derive(Clone, Debug)]
+pub struct ProfileSettings {
+    pub model: MlpConfig,
+    pub batch_size: usize,
+    /// Adam step size.
+    pub learning_rate: f64,
+    pub seed: u64,
+}
+
+/// Seconds spent in each phase over one epoch of the training split plus one
+/// evaluation pass over the test split.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Split {
+    /// Training batches run (the last one may be short).
+    pub steps: usize,
+    /// Loader: shuffling, batching and uploading the batch.
+    pub data: f64,
+    /// Forward pass and the loss.
+    pub forward: f64,
+    /// Backward pass: the gradients of every parameter.
+    pub backward: f64,
+    /// Gradients gathered per parameter and Adam's update.
+    pub optimizer: f64,
+    /// Burn's `AccuracyMetric` and `LossMetric` updated with the batch (each reads back).
+    pub metrics: f64,
+    /// The evaluation pass over the test split, as `train` runs it after each epoch.
+    pub evaluation: f64,
+}
+
+impl Split {
+    /// Every phase together, in seconds.
+    pub fn total(&self) -> f64 {
+        self.data + self.forward + self.backward + self.optimizer + self.metrics + self.evaluation
+    }
+}
+
+/// Trains a fresh network for `epochs` epochs on `train`, evaluating on `test`
+/// after each, and returns the time split of every epoch. The first epoch pays
+/// for warm-up (page faults, thread start); later ones are the steady state.
+pub fn profile_epochs(
+    settings: &ProfileSettings,
+    epochs: usize,
+    train: Arc<MnistSplit>,
+    test: Arc<MnistSplit>,
+    device: &Device,
+) -> anyhow::Result<Vec<Split>> {
+    let train_device = device.clone().autodiff();
+    train_device.seed(settings.seed);
+    let mut model = settings.model.init(&train_device);
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let loader = DataLoaderBuilder::new(MnistBatcher::default())
+        .batch_size(settings.batch_size)
+        .shuffle(settings.seed)
+        .set_device(device.clone())
+        .build(MnistDataset::new(train));
+    let mut accuracy = AccuracyMetric::new();
+    let mut loss = LossMetric::new();
+    let sync = || device.sync().context("the device failed while profiling");
+
+    let mut splits = Vec::with_capacity(epochs);
+    for _ in 0..epochs {
+        let mut split = Split::default();
+        let mut batches = loader.iter();
+        let mut clock = Instant::now();
+        while let Some(batch) = batches.next() {
+            let batch = batch.context("the training loader failed")?;
+            sync()?;
+            split.data += lap(&mut clock);
+
+            let output = model.forward_classification(batch);
+            sync()?;
+            split.forward += lap(&mut clock);
+
+            let gradients = output.loss.backward();
+            sync()?;
+            split.backward += lap(&mut clock);
+
+            let gradients = GradientsParams::from_grads(gradients, &model);
+            model = optimizer.step(settings.learning_rate, model, gradients);
+            sync()?;
+            split.optimizer += lap(&mut clock);
+
+            let metadata = MetricMetadata {
+                progress: batches.progress(),
+                iteration: Some(split.steps + 1),
+                lr: None,
+            };
+            let accuracy_input: AccuracyInput = output.adapt();
+            let loss_input: LossInput = output.adapt();
+            accuracy.update(&accuracy_input, &metadata)?;
+            loss.update(&loss_input, &metadata)?;
+            split.metrics += lap(&mut clock);
+            split.steps += 1;
+        }
+        evaluate(
+            &model.valid(),
+            Arc::clone(&test),
+            NUM_CLASSES,
+            EVAL_BATCH_SIZE,
+            device,
+        )
+        .context("cannot read the evaluation back from the device")?;
+        split.evaluation = lap(&mut clock);
+        splits.push(split);
+    }
+    Ok(splits)
+}
+
+/// Seconds since `clock`, restarting it.
+fn lap(clock: &mut Instant) -> f64 {
+    let now = Instant::now();
+    let seconds = (now - *clock).as_secs_f64();
+    *clock = now;
+    seconds
+}

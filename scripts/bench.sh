@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The benchmark: simple-nn against Keras, PyTorch, NumPy and scikit-learn on this
+# machine, in one run, printed as one Markdown report (README's performance
+# section is its output).
+#
+#   bash scripts/bench.sh [--seeds 3] [--epochs 5] [--backends flex,ndarray] [--peers keras,torch,numpy,sklearn] [--out FILE]
+#
+# The peers go into a throwaway virtual environment under the cache
+# (${XDG_CACHE_HOME:-~/.cache}/simple-nn/bench-venv, about 7 GB with PyTorch's
+# CUDA libraries); they are never dependencies of the project. Add wgpu to
+# --backends on a machine with a real GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/simple-nn"
+venv="$cache/bench-venv"
+peers="numpy==2.4.6 scikit-learn==1.9.1 tensorflow-cpu==2.21.0 torch==2.15.0"
+if ! "$venv/bin/python" -c "import numpy, sklearn, keras, torch" 2>/dev/null; then
+    echo "installing the peers into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet $peers
+fi
+
+cargo build --release --bin train --bin bench
+target="${CARGO_TARGET_DIR:-target}/release"
+exec python3 scripts/bench/run.py --bin-dir "$target" --python "$venv/bin/python" "$@"

@@ -1,0 +1,294 @@
+"""The tutorial network in the peer frameworks, for scripts/bench.py.
+
+Each system trains 784-64-64-10 (ReLU, softmax, Glorot-uniform weights, zero
+biases) with Adam (lr 0.001, beta 0.9/0.999, epsilon 1e-7) and cross-entropy,
+batch 32, shuffled every epoch, on pixels scaled to x / 255 - 0.5, exactly as
+simple-nn's `train` does. An epoch is the training pass plus a test evaluation,
+as in `train`. Then it times inference: all 10,000 test images in one batch and
+a single image, from u8 pixels in memory to probabilities on the host.
+
+Usage: python peers.py SYSTEM --data-dir DIR [--epochs 5] [--seed 1] [--hidden 64] [--batch-size 32]
+       python peers.py matmul
+Prints one JSON object on stdout.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def read_idx(path):
+    """An IDX file (plain or gzip) as a numpy uint8 array of its declared shape."""
+    import numpy as np
+
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        sys.exit(f"error: {path}: not an IDX file of unsigned bytes")
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
+    return data.reshape(shape)
+
+
+def load(data_dir):
+    """(train images [60000, 784] u8, train labels, test images, test labels)."""
+    arrays = {}
+    for key, name in FILES.items():
+        candidates = [data_dir / name, data_dir / (name + ".gz")]
+        path = next((p for p in candidates if p.exists()), None)
+        if path is None:
+            sys.exit(f"error: {data_dir}: no {name} (or {name}.gz)")
+        arrays[key] = read_idx(path)
+    flat = lambda images: images.reshape(len(images), -1)
+    return (
+        flat(arrays["train_images"]),
+        arrays["train_labels"],
+        flat(arrays["test_images"]),
+        arrays["test_labels"],
+    )
+
+
+def scale(images):
+    import numpy as np
+
+    return images.astype(np.float32) / np.float32(255.0) - np.float32(0.5)
+
+
+def median_seconds(reps, work):
+    work()
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def inference_times(predict, test_images):
+    """predict(u8 images) -> probabilities as a numpy array."""
+    return {
+        "all_seconds": median_seconds(10, lambda: predict(test_images)),
+        "single_seconds": median_seconds(1000, lambda: predict(test_images[:1])),
+    }
+
+
+def run_keras(args, data):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(args.seed)
+    x, y, xt, yt = data
+    x, xt = scale(x), scale(xt)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(args.hidden, activation="relu"),
+            keras.layers.Dense(args.hidden, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=args.lr, epsilon=1e-7),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    seconds = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.started)
+
+    history = model.fit(
+        x, y, epochs=args.epochs, batch_size=args.batch_size, shuffle=True,
+        validation_data=(xt, yt), callbacks=[Clock()], verbose=0,
+    )
+    accuracy = history.history["val_accuracy"][-1]
+    predict = lambda images: np.asarray(model(scale(images), training=False))
+    return seconds, accuracy, inference_times(predict, data[2])
+
+
+def run_torch(args, data):
+    import torch
+
+    torch.manual_seed(args.seed)
+    x, y, xt, yt = data
+    x, xt = torch.from_numpy(scale(x)), torch.from_numpy(scale(xt))
+    y, yt = torch.from_numpy(y.astype("int64")), torch.from_numpy(yt.astype("int64"))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, args.hidden), torch.nn.ReLU(),
+        torch.nn.Linear(args.hidden, args.hidden), torch.nn.ReLU(),
+        torch.nn.Linear(args.hidden, 10),
+    )
+    for layer in model:
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(layer.weight)
+            torch.nn.init.zeros_(layer.bias)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    seconds = []
+    for _ in range(args.epochs):
+        started = time.perf_counter()
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), args.batch_size):
+            batch = order[start : start + args.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            accuracy = (model(xt).argmax(1) == yt).float().mean().item()
+        seconds.append(time.perf_counter() - started)
+
+    def predict(images):
+        with torch.no_grad():
+            return torch.softmax(model(torch.from_numpy(scale(images))), 1).numpy()
+
+    return seconds, accuracy, inference_times(predict, data[2])
+
+
+def run_numpy(args, data):
+    import numpy as np
+
+    rng = np.random.default_rng(args.seed)
+    x, y, xt, yt = data
+    x, xt = scale(x), scale(xt)
+    sizes = [784, args.hidden, args.hidden, 10]
+    params = []
+    for fan_in, fan_out in zip(sizes, sizes[1:]):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        params += [rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32),
+                   np.zeros(fan_out, np.float32)]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    b1, b2, eps, lr = 0.9, 0.999, 1e-7, args.lr
+
+    def forward(images):
+        activations = [images]
+        for i in range(0, len(params), 2):
+            z = activations[-1] @ params[i] + params[i + 1]
+            activations.append(np.maximum(z, 0) if i < len(params) - 2 else z)
+        return activations
+
+    step = 0
+    seconds = []
+    for _ in range(args.epochs):
+        started = time.perf_counter()
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), args.batch_size):
+            batch = order[start : start + args.batch_size]
+            acts = forward(x[batch])
+            logits = acts[-1]
+            probs = np.exp(logits - logits.max(1, keepdims=True))
+            probs /= probs.sum(1, keepdims=True)
+            grad = probs
+            grad[np.arange(len(batch)), y[batch]] -= 1
+            grad /= len(batch)
+            grads = [None] * len(params)
+            for layer in reversed(range(len(params) // 2)):
+                grads[2 * layer] = acts[layer].T @ grad
+                grads[2 * layer + 1] = grad.sum(0)
+                if layer:
+                    grad = (grad @ params[2 * layer].T) * (acts[layer] > 0)
+            step += 1
+            lr_t = lr * np.sqrt(1 - b2**step) / (1 - b1**step)
+            for p, g, m_i, v_i in zip(params, grads, m, v):
+                m_i *= b1
+                m_i += (1 - b1) * g
+                v_i *= b2
+                v_i += (1 - b2) * g * g
+                p -= lr_t * m_i / (np.sqrt(v_i) + eps)
+        accuracy = float((forward(xt)[-1].argmax(1) == yt).mean())
+        seconds.append(time.perf_counter() - started)
+
+    def predict(images):
+        logits = forward(scale(images))[-1]
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        return probs / probs.sum(1, keepdims=True)
+
+    return seconds, accuracy, inference_times(predict, data[2])
+
+
+def run_sklearn(args, data):
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    x, y, xt, yt = data
+    x, xt = scale(x), scale(xt)
+    model = MLPClassifier(
+        hidden_layer_sizes=(args.hidden, args.hidden), activation="relu", solver="adam",
+        alpha=0.0, batch_size=args.batch_size, learning_rate_init=args.lr,
+        epsilon=1e-7, shuffle=True, random_state=args.seed,
+    )
+    classes = np.arange(10)
+    seconds = []
+    for _ in range(args.epochs):
+        started = time.perf_counter()
+        model.partial_fit(x, y, classes=classes)
+        accuracy = float(model.score(xt, yt))
+        seconds.append(time.perf_counter() - started)
+    predict = lambda images: model.predict_proba(scale(images))
+    return seconds, accuracy, inference_times(predict, data[2])
+
+
+def run_matmul(size=2048, reps=10):
+    """Median GFLOP/s of square float32 products in NumPy (its BLAS) and PyTorch."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, (size, size)).astype(np.float32)
+    b = rng.uniform(-1, 1, (size, size)).astype(np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    flops = 2.0 * size**3
+    return {
+        "size": size,
+        "numpy_gflops": flops / median_seconds(reps, lambda: a @ b) / 1e9,
+        "torch_gflops": flops / median_seconds(reps, lambda: ta @ tb) / 1e9,
+    }
+
+
+SYSTEMS = {"keras": run_keras, "torch": run_torch, "numpy": run_numpy, "sklearn": run_sklearn}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("system", choices=[*SYSTEMS, "matmul"])
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=0.001)
+    args = parser.parse_args()
+    if args.system == "matmul":
+        print(json.dumps(run_matmul()))
+        return
+    if args.data_dir is None:
+        sys.exit("error: --data-dir is needed to train")
+    seconds, accuracy, inference = SYSTEMS[args.system](args, load(args.data_dir))
+    print(json.dumps({
+        "system": args.system, "seed": args.seed, "seconds_per_epoch": seconds,
+        "test_accuracy": accuracy, **inference,
+    }))
+
+
+if __name__ == "__main__":
+    main()

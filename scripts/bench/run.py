@@ -1,0 +1,274 @@
+"""Runs the whole benchmark and prints one Markdown report: simple-nn's `train`
+on each backend against Keras, PyTorch, NumPy and scikit-learn on the same MNIST
+files with the same config, the machine's matmul peak, the time split of an
+epoch, the 784-512-512-10 scaling run, inference times, and the issue's goals.
+
+Called by scripts/bench.sh, which builds the binaries and the peers' virtual
+environment; needs only the standard library itself.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PEERS = ["keras", "torch", "numpy", "sklearn"]
+PEER_NAMES = {
+    "keras": "Keras (TensorFlow)",
+    "torch": "PyTorch, eager loop",
+    "numpy": "NumPy, hand-written",
+    "sklearn": "scikit-learn MLPClassifier",
+}
+
+
+def run_measured(command, what):
+    """Runs command and returns (stdout, peak RSS in bytes), read from wait4."""
+    process = subprocess.Popen(
+        [str(part) for part in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, text=True,
+    )
+    stdout = process.stdout.read()
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        sys.exit(f"error: {what} failed (exit {code}):\n{tail}")
+    return stdout, usage.ru_maxrss * 1024
+
+
+def last_json(stdout, what):
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        sys.exit(f"error: {what} printed no JSON result")
+    return json.loads(lines[-1])
+
+
+def steady(seconds_per_epoch):
+    """Median of epochs 2..N (epoch 1 pays for warm-up); epoch 1 if it is the only one."""
+    return statistics.median(seconds_per_epoch[1:] or seconds_per_epoch)
+
+
+def train_flops(hidden1, hidden2, train_images, test_images):
+    """Floating-point operations of one epoch: forward, backward (no input
+    gradient for the first layer) and the test evaluation's forward."""
+    layers = [(784, hidden1), (hidden1, hidden2), (hidden2, 10)]
+    forward = sum(2 * a * b for a, b in layers)
+    backward = 2 * forward - 2 * 784 * hidden1
+    return train_images * (forward + backward) + test_images * forward
+
+
+def ours(args, backend, seed, artifacts, epochs, run_name, config=None):
+    command = [
+        args.bin_dir / "train", "--plain", "--backend", backend, "--seed", seed,
+        "--epochs", epochs, "--artifacts", artifacts, "--run-name", run_name,
+        "--overwrite", "--data-dir", args.data_dir,
+    ]
+    if config:
+        command += ["--config", config]
+    _, peak = run_measured(command, f"train --backend {backend} --seed {seed}")
+    run_dir = Path(artifacts) / run_name
+    result = json.loads((run_dir / "test.json").read_text())
+    return {
+        "seconds": steady(result["seconds_per_epoch"]),
+        "accuracy": result["test_accuracy"],
+        "peak": peak,
+        "run_dir": run_dir,
+    }
+
+
+def peer(args, system, seed):
+    command = [
+        args.python, Path(__file__).with_name("peers.py"), system, "--data-dir", args.data_dir,
+        "--seed", seed, "--epochs", args.epochs,
+    ]
+    stdout, peak = run_measured(command, f"peers.py {system} --seed {seed}")
+    result = last_json(stdout, f"peers.py {system}")
+    return {
+        "seconds": steady(result["seconds_per_epoch"]),
+        "accuracy": result["test_accuracy"],
+        "peak": peak,
+        "all_seconds": result["all_seconds"],
+        "single_seconds": result["single_seconds"],
+    }
+
+
+def summarise(name, runs, inference):
+    return {
+        "name": name,
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "accuracy": statistics.mean(r["accuracy"] for r in runs),
+        "peak": max(r["peak"] for r in runs),
+        "all_seconds": inference["all_seconds"],
+        "single_seconds": inference["single_seconds"],
+    }
+
+
+def machine():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
+
+
+def fmt_ms(seconds):
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin-dir", type=Path, required=True, help="holds train and bench")
+    parser.add_argument("--python", type=Path, required=True, help="the peers' interpreter")
+    parser.add_argument("--data-dir", type=Path, help="MNIST IDX files (default: train's cache)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--backends", default="flex,ndarray")
+    parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--out", type=Path, help="also write the report here")
+    args = parser.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    peers = [p for p in args.peers.split(",") if p]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown:
+        sys.exit(f"error: --peers: unknown {', '.join(unknown)}; expected some of {', '.join(PEERS)}")
+    if args.epochs < 2:
+        sys.exit("error: --epochs must be at least 2 (epoch 1 is warm-up)")
+    seeds = range(1, args.seeds + 1)
+    bench = args.bin_dir / "bench"
+    log = lambda message: print(message, file=sys.stderr, flush=True)
+
+    # The profile first: it also finds (and caches) the data for everything else.
+    profiles = {}
+    for backend in backends:
+        log(f"profiling one epoch on {backend}")
+        command = [bench, "profile", "--backend", backend, "--epochs", 2]
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        profiles[backend] = last_json(run_measured(command, f"bench profile {backend}")[0], "bench")
+    if args.data_dir is None:
+        args.data_dir = Path(profiles[backends[0]]["data_dir"])
+
+    log("measuring the matmul peak")
+    flex_matmul = last_json(run_measured([bench, "matmul", "--size", 2048], "bench matmul")[0], "bench")
+    peer_matmul = {}
+    if peers:
+        stdout, _ = run_measured([args.python, Path(__file__).with_name("peers.py"), "matmul"], "peers.py matmul")
+        peer_matmul = last_json(stdout, "peers.py matmul")
+    matmuls = {"burn-flex": flex_matmul["gflops"]}
+    matmuls.update({k.removesuffix("_gflops"): v for k, v in peer_matmul.items() if k.endswith("_gflops")})
+    peak_gflops = max(matmuls.values())
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="simple-nn-bench-") as artifacts:
+        for backend in backends:
+            runs = []
+            for seed in seeds:
+                log(f"training simple-nn on {backend}, seed {seed}")
+                runs.append(ours(args, backend, seed, artifacts, args.epochs, f"{backend}-{seed}"))
+            stdout, _ = run_measured(
+                [bench, "infer", "--backend", backend, "--run", runs[0]["run_dir"], "--data-dir", args.data_dir],
+                f"bench infer {backend}",
+            )
+            row = summarise(f"simple-nn, Burn {backend}", runs, last_json(stdout, "bench infer"))
+            row["backend"] = backend
+            rows.append(row)
+
+        log("training 784-512-512-10 at batch 128 on flex")
+        config = Path(artifacts) / "wide.toml"
+        config.write_text("batch_size = 128\n\n[model]\nhidden1 = 512\nhidden2 = 512\nactivation = \"relu\"\n")
+        wide = ours(args, "flex", 1, artifacts, 2, "wide", config)
+    wide_gflops = train_flops(512, 512, 60000, 10000) / wide["seconds"] / 1e9
+
+    for system in peers:
+        runs = []
+        for seed in seeds:
+            log(f"training {system}, seed {seed}")
+            runs.append(peer(args, system, seed))
+        rows.append(summarise(PEER_NAMES[system], runs, runs[0]) | {"system": system})
+
+    reference = rows[0]
+    flops = train_flops(64, 64, 60000, 10000)
+    today = datetime.date.today().isoformat()
+    out = []
+    emit = out.append
+    emit(f"Measured {today} on {machine()} with `bash scripts/bench.sh`.")
+    emit(f"Tutorial config: 784-64-64-10 ReLU, Adam lr 0.001, batch 32, {args.epochs} epochs, "
+         f"seeds 1-{args.seeds}. Seconds per epoch: median of epochs 2..{args.epochs} over the seeds, "
+         "each epoch a training pass plus a test evaluation. Accuracy: mean over the seeds. "
+         "Memory: the largest peak resident set of a whole run (process start to exit). "
+         "Inference: median time from u8 pixels in memory to probabilities on the host.")
+    emit("")
+    emit(f"| system | s/epoch | time / ours | test accuracy | peak memory | 10,000 images | 1 image |")
+    emit("|---|---|---|---|---|---|---|")
+    for row in rows:
+        ratio = row["seconds"] / reference["seconds"]
+        emit(f"| {row['name']} | {row['seconds']:.3f} | {ratio:.2f}x | {row['accuracy'] * 100:.2f}% | "
+             f"{row['peak'] / 1e6:.0f} MB | {fmt_ms(row['all_seconds'])} | {fmt_ms(row['single_seconds'])} |")
+    emit("")
+    floor = flops / (peak_gflops * 1e9)
+    emit(f"f32 matmul peak (2048x2048, median): " + ", ".join(f"{k} {v:.0f}" for k, v in matmuls.items())
+         + f" GFLOP/s. One epoch is {flops / 1e9:.1f} GFLOP, so the arithmetic floor is {floor:.3f} s "
+         f"at {peak_gflops:.0f} GFLOP/s; simple-nn's epoch is {reference['seconds'] / floor:.1f}x that.")
+    emit("")
+    emit(f"Scaling: 784-512-512-10 at batch 128 on flex: {wide['seconds']:.2f} s/epoch, "
+         f"{wide_gflops:.0f} GFLOP/s = {wide_gflops / peak_gflops * 100:.0f}% of the matmul peak.")
+    emit("")
+    emit("Where an epoch goes (`bench profile`: the same work as `train`'s epoch, by hand, "
+         "epoch 2; the Learner's share is `train`'s epoch minus the hand-written one):")
+    emit("")
+    emit("| backend | data | forward | backward | optimizer | metrics | evaluation | hand total | Learner's share | train epoch |")
+    emit("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        if "backend" not in row:
+            continue
+        p = profiles[row["backend"]]
+        s = p["seconds"]
+        learner = row["seconds"] - p["total_seconds"]
+        emit(f"| {row['backend']} | " + " | ".join(f"{s[k]:.3f}" for k in
+             ["data", "forward", "backward", "optimizer", "metrics", "evaluation"])
+             + f" | {p['total_seconds']:.3f} | {learner:.3f} | {row['seconds']:.3f} |")
+    emit("")
+    goals = []
+    by_system = {row.get("system"): row for row in rows}
+    for system, factor in [("keras", 9), ("torch", 5), ("numpy", 2.5)]:
+        if system in by_system:
+            speedup = by_system[system]["seconds"] / reference["seconds"]
+            goals.append((f"at least {factor}x faster than {PEER_NAMES[system]}", f"{speedup:.1f}x", speedup >= factor))
+    goals.append(("at most 0.25 s per epoch", f"{reference['seconds']:.3f} s", reference["seconds"] <= 0.25))
+    if "keras" in by_system:
+        keras = by_system["keras"]["accuracy"]
+        goals.append(("test accuracy no worse than Keras's", f"{reference['accuracy'] * 100:.2f}% vs {keras * 100:.2f}%",
+                      reference["accuracy"] >= keras))
+    goals.append(("peak memory at most 100 MB", f"{reference['peak'] / 1e6:.0f} MB", reference["peak"] <= 100e6))
+    goals.append(("784-512-512-10 at batch 128: at least 50% of the matmul peak",
+                  f"{wide_gflops / peak_gflops * 100:.0f}%", wide_gflops >= 0.5 * peak_gflops))
+    if "torch" in by_system:
+        torch = by_system["torch"]["all_seconds"]
+        goals.append(("10,000 images faster than PyTorch", f"{fmt_ms(reference['all_seconds'])} vs {fmt_ms(torch)}",
+                      reference["all_seconds"] < torch))
+    goals.append(("one image under 1 ms", fmt_ms(reference["single_seconds"]), reference["single_seconds"] < 1e-3))
+    emit("| goal | measured | met |")
+    emit("|---|---|---|")
+    for goal, measured, met in goals:
+        emit(f"| {goal} | {measured} | {'yes' if met else 'no'} |")
+    report = "\n".join(out) + "\n"
+    print(report, end="")
+    if args.out:
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        tmp.write_text(report)
+        tmp.replace(args.out)
+
+
+if __name__ == "__main__":
+    main()
