@@ -14,19 +14,21 @@ use std::time::Instant;
 use anyhow::Context;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use burn::train::metric::{
     AccuracyInput, AccuracyMetric, Adaptor, LossInput, LossMetric, Metric, MetricMetadata,
 };
 use data::{MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES};
-use model::{EVAL_BATCH_SIZE, MlpConfig, evaluate};
+use model::{Backend, EVAL_BATCH_SIZE, FusedAdam, MlpConfig, evaluate};
 use serde::Serialize;
 
 /// What to train: the tutorial's settings unless changed.
 #[derive(Clone, Debug)]
 pub struct ProfileSettings {
     pub model: MlpConfig,
+    /// Picks the optimizer `train` uses on it.
+    pub backend: Backend,
     pub batch_size: usize,
     /// Adam step size.
     pub learning_rate: f64,
@@ -73,7 +75,7 @@ pub fn profile_epochs(
     let train_device = device.clone().autodiff();
     train_device.seed(settings.seed);
     let mut model = settings.model.init(&train_device);
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut optimizer = FusedAdam::new(settings.backend, 0.9, 0.999, 1e-7).init();
     let loader = DataLoaderBuilder::new(MnistBatcher::default())
         .batch_size(settings.batch_size)
         .shuffle(settings.seed)

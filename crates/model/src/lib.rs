@@ -7,6 +7,7 @@ pub mod backend;
 pub mod denormals;
 pub mod evaluate;
 pub mod mlp;
+pub mod optimizer;
 pub mod step;
 
 pub use artifact::{ModelError, load_model, save_model};
@@ -14,3 +15,4 @@ pub use backend::{Backend, BackendError};
 pub use denormals::flush_denormals_to_zero;
 pub use evaluate::{EVAL_BATCH_SIZE, Evaluation, evaluate};
 pub use mlp::{Activation, Mlp, MlpConfig};
+pub use optimizer::FusedAdam;

@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::optim::AdamConfig;
-use model::{Activation, Backend, MlpConfig};
+use model::{Activation, Backend, FusedAdam, MlpConfig};
 use serde::{Deserialize, Serialize};
 
 /// Everything a training run needs to know. `Default` is the Keras tutorial.
@@ -256,12 +255,15 @@ impl TrainConfig {
             .with_activation(self.model.activation)
     }
 
-    /// Burn's Adam with this config's betas and epsilon (the rate goes to the Learner).
-    pub fn adam(&self) -> AdamConfig {
-        AdamConfig::new()
-            .with_beta_1(self.optimizer.beta1)
-            .with_beta_2(self.optimizer.beta2)
-            .with_epsilon(self.optimizer.epsilon)
+    /// Adam with this config's betas and epsilon for its backend (the rate
+    /// goes to the Learner): fused on the CPU backends, Burn's own on wgpu.
+    pub fn adam(&self) -> FusedAdam {
+        FusedAdam::new(
+            self.backend,
+            self.optimizer.beta1,
+            self.optimizer.beta2,
+            self.optimizer.epsilon,
+        )
     }
 
     /// The config as TOML, as it was resolved for a run.
