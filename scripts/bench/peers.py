@@ -7,8 +7,8 @@ simple-nn's `train` does. An epoch is the training pass plus a test evaluation,
 as in `train`. Then it times inference: all 10,000 test images in one batch and
 a single image, from u8 pixels in memory to probabilities on the host.
 
-Usage: python peers.py SYSTEM --data-dir DIR [--epochs 5] [--seed 1] [--hidden 64] [--batch-size 32]
-       python peers.py matmul
+Usage: python peers.py SYSTEM --data-dir DIR [--epochs 5] [--seed 1] [--hidden 64] [--batch-size 32] [--device cpu]
+       python peers.py matmul [--device cpu]
 Prints one JSON object on stdout.
 """
 
@@ -129,14 +129,16 @@ def run_torch(args, data):
     import torch
 
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
     x, y, xt, yt = data
-    x, xt = torch.from_numpy(scale(x)), torch.from_numpy(scale(xt))
-    y, yt = torch.from_numpy(y.astype("int64")), torch.from_numpy(yt.astype("int64"))
+    x, xt = torch.from_numpy(scale(x)).to(device), torch.from_numpy(scale(xt)).to(device)
+    y = torch.from_numpy(y.astype("int64")).to(device)
+    yt = torch.from_numpy(yt.astype("int64")).to(device)
     model = torch.nn.Sequential(
         torch.nn.Linear(784, args.hidden), torch.nn.ReLU(),
         torch.nn.Linear(args.hidden, args.hidden), torch.nn.ReLU(),
         torch.nn.Linear(args.hidden, 10),
-    )
+    ).to(device)
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.xavier_uniform_(layer.weight)
@@ -146,7 +148,7 @@ def run_torch(args, data):
     seconds = []
     for _ in range(args.epochs):
         started = time.perf_counter()
-        order = torch.randperm(len(x))
+        order = torch.randperm(len(x), device=device)
         for start in range(0, len(x), args.batch_size):
             batch = order[start : start + args.batch_size]
             optimizer.zero_grad(set_to_none=True)
@@ -159,7 +161,8 @@ def run_torch(args, data):
 
     def predict(images):
         with torch.no_grad():
-            return torch.softmax(model(torch.from_numpy(scale(images))), 1).numpy()
+            images = torch.from_numpy(scale(images)).to(device)
+            return torch.softmax(model(images), 1).cpu().numpy()
 
     return seconds, accuracy, inference_times(predict, data[2])
 
@@ -248,20 +251,27 @@ def run_sklearn(args, data):
     return seconds, accuracy, inference_times(predict, data[2])
 
 
-def run_matmul(size=2048, reps=10):
-    """Median GFLOP/s of square float32 products in NumPy (its BLAS) and PyTorch."""
+def run_matmul(device, size=2048, reps=10):
+    """Median GFLOP/s of square float32 products in NumPy (its BLAS) and in
+    PyTorch on `device` (full f32: TF32 stays off, PyTorch's default)."""
     import numpy as np
     import torch
 
     rng = np.random.default_rng(0)
     a = rng.uniform(-1, 1, (size, size)).astype(np.float32)
     b = rng.uniform(-1, 1, (size, size)).astype(np.float32)
-    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
+
+    def torch_product():
+        ta @ tb
+        if device != "cpu":
+            torch.cuda.synchronize()
+
     flops = 2.0 * size**3
     return {
         "size": size,
         "numpy_gflops": flops / median_seconds(reps, lambda: a @ b) / 1e9,
-        "torch_gflops": flops / median_seconds(reps, lambda: ta @ tb) / 1e9,
+        f"torch-{device}_gflops": flops / median_seconds(reps, torch_product) / 1e9,
     }
 
 
@@ -277,9 +287,10 @@ def main():
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.001)
+    parser.add_argument("--device", default="cpu", help="PyTorch's device: cpu or cuda")
     args = parser.parse_args()
     if args.system == "matmul":
-        print(json.dumps(run_matmul()))
+        print(json.dumps(run_matmul(args.device)))
         return
     if args.data_dir is None:
         sys.exit("error: --data-dir is needed to train")

@@ -86,7 +86,7 @@ def ours(args, backend, seed, artifacts, epochs, run_name, config=None):
 def peer(args, system, seed):
     command = [
         args.python, Path(__file__).with_name("peers.py"), system, "--data-dir", args.data_dir,
-        "--seed", seed, "--epochs", args.epochs,
+        "--seed", seed, "--epochs", args.epochs, "--device", args.torch_device,
     ]
     stdout, peak = run_measured(command, f"peers.py {system} --seed {seed}")
     result = last_json(stdout, f"peers.py {system}")
@@ -119,7 +119,14 @@ def machine():
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
+    description = f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}"
+    try:
+        gpus = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=30).stdout.split("\n")
+        description += "".join(f", {gpu.strip()}" for gpu in gpus if gpu.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return description
 
 
 def fmt_ms(seconds):
@@ -135,6 +142,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--backends", default="flex,ndarray")
     parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--torch-device", default="cpu", help="PyTorch's device: cpu or cuda")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
     backends = [b for b in args.backends.split(",") if b]
@@ -160,12 +168,15 @@ def main():
         args.data_dir = Path(profiles[backends[0]]["data_dir"])
 
     log("measuring the matmul peak")
-    flex_matmul = last_json(run_measured([bench, "matmul", "--size", 2048], "bench matmul")[0], "bench")
+    main_backend = backends[0]
+    ours_matmul = last_json(run_measured(
+        [bench, "matmul", "--backend", main_backend, "--size", 2048], "bench matmul")[0], "bench")
     peer_matmul = {}
     if peers:
-        stdout, _ = run_measured([args.python, Path(__file__).with_name("peers.py"), "matmul"], "peers.py matmul")
+        stdout, _ = run_measured([args.python, Path(__file__).with_name("peers.py"), "matmul",
+                                  "--device", args.torch_device], "peers.py matmul")
         peer_matmul = last_json(stdout, "peers.py matmul")
-    matmuls = {"burn-flex": flex_matmul["gflops"]}
+    matmuls = {f"burn-{main_backend}": ours_matmul["gflops"]}
     matmuls.update({k.removesuffix("_gflops"): v for k, v in peer_matmul.items() if k.endswith("_gflops")})
     peak_gflops = max(matmuls.values())
 
@@ -184,10 +195,10 @@ def main():
             row["backend"] = backend
             rows.append(row)
 
-        log("training 784-512-512-10 at batch 128 on flex")
+        log(f"training 784-512-512-10 at batch 128 on {main_backend}")
         config = Path(artifacts) / "wide.toml"
         config.write_text("batch_size = 128\n\n[model]\nhidden1 = 512\nhidden2 = 512\nactivation = \"relu\"\n")
-        wide = ours(args, "flex", 1, artifacts, 2, "wide", config)
+        wide = ours(args, main_backend, 1, artifacts, 2, "wide", config)
     wide_gflops = train_flops(512, 512, 60000, 10000) / wide["seconds"] / 1e9
 
     for system in peers:
@@ -195,7 +206,8 @@ def main():
         for seed in seeds:
             log(f"training {system}, seed {seed}")
             runs.append(peer(args, system, seed))
-        rows.append(summarise(PEER_NAMES[system], runs, runs[0]) | {"system": system})
+        name = PEER_NAMES[system] + (f" ({args.torch_device})" if system == "torch" else "")
+        rows.append(summarise(name, runs, runs[0]) | {"system": system})
 
     reference = rows[0]
     flops = train_flops(64, 64, 60000, 10000)
@@ -221,7 +233,7 @@ def main():
          + f" GFLOP/s. One epoch is {flops / 1e9:.1f} GFLOP, so the arithmetic floor is {floor:.3f} s "
          f"at {peak_gflops:.0f} GFLOP/s; simple-nn's epoch is {reference['seconds'] / floor:.1f}x that.")
     emit("")
-    emit(f"Scaling: 784-512-512-10 at batch 128 on flex: {wide['seconds']:.2f} s/epoch, "
+    emit(f"Scaling: 784-512-512-10 at batch 128 on {main_backend}: {wide['seconds']:.2f} s/epoch, "
          f"{wide_gflops:.0f} GFLOP/s = {wide_gflops / peak_gflops * 100:.0f}% of the matmul peak.")
     emit("")
     emit("Where an epoch goes (`bench profile`: the same work as `train`'s epoch, by hand, "
