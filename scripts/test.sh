@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, the binaries end to end on real
-# MNIST, and the wgpu path on a software Vulkan driver when no GPU is present.
+# MNIST, and the wgpu path on a software Vulkan driver when no GPU is present;
+# then the benchmark driver's unit tests.
 #
 # Installs Mesa's software Vulkan driver (lavapipe) when it is missing and this
 # user can install Debian packages. Under CI=true a missing Vulkan adapter makes
@@ -30,3 +31,6 @@ fi
 # that have integration tests, and the end-to-end tests run `infer` too.
 cargo build --release --workspace --bins
 cargo test --release --workspace "$@"
+# The benchmark driver's arithmetic (standard library only; the peers it
+# compares against are not installed here).
+python3 -m unittest discover -s scripts/bench

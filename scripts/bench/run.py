@@ -230,7 +230,7 @@ def main():
     emit("")
     floor = flops / (peak_gflops * 1e9)
     emit(f"f32 matmul peak (2048x2048, median): " + ", ".join(f"{k} {v:.0f}" for k, v in matmuls.items())
-         + f" GFLOP/s. One epoch is {flops / 1e9:.1f} GFLOP, so the arithmetic floor is {floor:.3f} s "
+         + f" GFLOP/s. One epoch is {flops / 1e9:.1f} GFLOP, so the arithmetic floor is {fmt_ms(floor)} "
          f"at {peak_gflops:.0f} GFLOP/s; simple-nn's epoch is {reference['seconds'] / floor:.1f}x that.")
     emit("")
     emit(f"Scaling: 784-512-512-10 at batch 128 on {main_backend}: {wide['seconds']:.2f} s/epoch, "

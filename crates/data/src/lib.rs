@@ -10,6 +10,7 @@ pub mod error;
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
+pub mod synthetic;
 
 pub use atomic::write_atomic;
 pub use batcher::{MnistBatch, MnistBatcher, normalize};

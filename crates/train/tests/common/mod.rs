@@ -6,41 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use data::idx::{IdxImages, encode_images, encode_labels};
-
-/// Writes `train` and `test` MNIST-shaped images (raw IDX) into a new temporary
-/// directory. Digit `d` is a bright bar on rows `2d+4` and `2d+5` over light
-/// noise, so a network learns it within an epoch.
+/// A new temporary directory holding [`data::synthetic::write_learnable`]'s
+/// `train` and `test` images.
 pub fn synthetic_mnist(train: usize, test: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for (prefix, count, salt) in [("train", train, 1usize), ("t10k", test, 7)] {
-        let labels: Vec<u8> = (0..count).map(|i| ((i * 7 + salt) % 10) as u8).collect();
-        let mut pixels = Vec::with_capacity(count * 784);
-        for (i, &label) in labels.iter().enumerate() {
-            for p in 0..784 {
-                let row = p / 28;
-                let bar = row == 2 * label as usize + 4 || row == 2 * label as usize + 5;
-                let noise = ((i * 131 + p * 29 + salt) % 61) as u8;
-                pixels.push(if bar { 200 + noise / 2 } else { noise });
-            }
-        }
-        let images = IdxImages {
-            count,
-            rows: 28,
-            cols: 28,
-            pixels,
-        };
-        std::fs::write(
-            dir.path().join(format!("{prefix}-images-idx3-ubyte")),
-            encode_images(&images),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join(format!("{prefix}-labels-idx1-ubyte")),
-            encode_labels(&labels),
-        )
-        .unwrap();
-    }
+    data::synthetic::write_learnable(dir.path(), train, test).unwrap();
     dir
 }
 

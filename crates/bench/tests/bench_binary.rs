@@ -1,0 +1,123 @@
+//! The `bench` binary end to end on a small synthetic dataset: each subcommand's
+//! JSON, and one-line errors on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use burn::tensor::Device;
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The one JSON object a successful run prints.
+fn report(output: &Output) -> Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+}
+
+fn one_line_error(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+fn synthetic(train: usize, test: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    data::synthetic::write_learnable(dir.path(), train, test).unwrap();
+    dir
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+#[test]
+fn profile_splits_every_step_of_each_epoch() {
+    let data = synthetic(100, 30);
+    let args = [
+        "profile",
+        "--data-dir",
+        path(data.path()),
+        "--batch-size",
+        "16",
+    ];
+    let json = report(&bench(
+        &[&args[..], &["--epochs", "2", "--hidden", "8"]].concat(),
+    ));
+
+    assert_eq!(json["network"], "784-8-8-10 relu");
+    assert_eq!(json["epoch"], 2);
+    assert_eq!(json["data_dir"], path(data.path()));
+    let seconds = &json["seconds"];
+    // 100 images in batches of 16: six full batches and one of 4.
+    assert_eq!(seconds["steps"], 7);
+    let phases = [
+        "data",
+        "forward",
+        "backward",
+        "optimizer",
+        "metrics",
+        "evaluation",
+    ];
+    let sum: f64 = phases.iter().map(|p| seconds[p].as_f64().unwrap()).sum();
+    assert!(phases.iter().all(|p| seconds[p].as_f64().unwrap() >= 0.0));
+    assert!(seconds["forward"].as_f64().unwrap() > 0.0);
+    assert!((json["total_seconds"].as_f64().unwrap() - sum).abs() < 1e-9);
+}
+
+#[test]
+fn infer_times_the_whole_test_split_and_one_image() {
+    let data = synthetic(10, 25);
+    let run = tempfile::tempdir().unwrap();
+    let config = model::MlpConfig::new().with_hidden1(8).with_hidden2(8);
+    model::save_model(run.path(), &config, &config.init(&Device::flex())).unwrap();
+
+    let args = [
+        "infer",
+        "--run",
+        path(run.path()),
+        "--data-dir",
+        path(data.path()),
+    ];
+    let json = report(&bench(&[&args[..], &["--reps", "2"]].concat()));
+
+    assert_eq!(json["images"], 25);
+    assert_eq!(json["network"], "784-8-8-10 relu");
+    let all = json["all_seconds"].as_f64().unwrap();
+    let single = json["single_seconds"].as_f64().unwrap();
+    assert!(all > 0.0 && single > 0.0);
+}
+
+#[test]
+fn matmul_reports_a_positive_throughput() {
+    let json = report(&bench(&["matmul", "--size", "64", "--reps", "3"]));
+    assert_eq!(json["backend"], "flex");
+    assert_eq!(json["size"], 64);
+    assert!(json["gflops"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bad_input_is_a_one_line_error() {
+    let missing = tempfile::tempdir().unwrap();
+    let gone = missing.path().join("no-such-run");
+    let error = one_line_error(&bench(&["infer", "--run", path(&gone), "--reps", "1"]));
+    assert!(error.contains("no-such-run"), "{error}");
+
+    let error = one_line_error(&bench(&["profile", "--data-dir", path(&gone)]));
+    assert!(error.contains("no-such-run"), "{error}");
+
+    // Flag values clap rejects exit with its usage code.
+    let output = bench(&["profile", "--batch-size", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--batch-size"));
+}
