@@ -139,16 +139,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
         }
         Command::Infer { common, run, reps } => {
             let device = common.backend.device()?;
-            let (model, config) = model::load_model(&run, &device)?;
-            if config.inputs != data::IMAGE_PIXELS || config.classes != data::NUM_CLASSES {
-                anyhow::bail!(
-                    "{} holds a {} network; MNIST needs {} inputs and {} classes",
-                    run.display(),
-                    config.describe(),
-                    data::IMAGE_PIXELS,
-                    data::NUM_CLASSES
-                );
-            }
+            let (model, config) = model::load_mnist_model(&run, &device)?;
             let (mnist, _) = load_mnist(&common)?;
             let times =
                 inference::time_inference(&model, Arc::new(mnist.test), reps as usize, &device)?;

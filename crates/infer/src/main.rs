@@ -68,16 +68,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         None => runs::newest_run(&cli.artifacts)?,
     };
     let device = cli.backend.device()?;
-    let (model, config) = model::load_model(&run_dir, &device)?;
-    if config.inputs != data::IMAGE_PIXELS || config.classes != NUM_CLASSES {
-        bail!(
-            "{} holds a {} network; MNIST needs {} inputs and {} classes",
-            run_dir.display(),
-            config.describe(),
-            data::IMAGE_PIXELS,
-            NUM_CLASSES
-        );
-    }
+    let (model, config) = model::load_mnist_model(&run_dir, &device)?;
     let located = Fetcher::default().locate(cli.data_dir.as_deref())?;
     let test = Arc::new(data::load_dir(&located.dir)?.test);
 

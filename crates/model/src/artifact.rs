@@ -32,6 +32,13 @@ pub enum ModelError {
     Config { path: PathBuf, reason: String },
     #[error("{path} is not a readable Burn record: {reason}")]
     Record { path: PathBuf, reason: String },
+    #[error("{dir} holds a {network} network; MNIST needs {inputs} inputs and {classes} classes")]
+    NotMnist {
+        dir: PathBuf,
+        network: String,
+        inputs: usize,
+        classes: usize,
+    },
     #[error(
         "{path} does not hold the weights of the {network} network that {config} describes: {reason}"
     )]
@@ -190,4 +197,18 @@ mod tests {
         );
         assert!(error.contains("hidden1"), "{error}");
     }
+}
+
+/// [`load_model`], then checks that the network reads MNIST: 784 inputs, 10 classes.
+pub fn load_mnist_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
+    let (model, config) = load_model(dir, device)?;
+    if config.inputs != data::IMAGE_PIXELS || config.classes != data::NUM_CLASSES {
+        return Err(ModelError::NotMnist {
+            dir: dir.to_path_buf(),
+            network: config.describe(),
+            inputs: data::IMAGE_PIXELS,
+            classes: data::NUM_CLASSES,
+        });
+    }
+    Ok((model, config))
 }

@@ -256,7 +256,7 @@ impl TrainConfig {
     }
 
     /// Adam with this config's betas and epsilon for its backend (the rate
-    /// goes to the Learner): fused on the CPU backends, Burn's own on wgpu.
+    /// goes to the Learner): fused on flex, Burn's own on ndarray and wgpu.
     pub fn adam(&self) -> FusedAdam {
         FusedAdam::new(
             self.backend,
