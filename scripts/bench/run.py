@@ -28,18 +28,20 @@ PEER_NAMES = {
 
 
 def run_measured(command, what):
-    """Runs command and returns (stdout, peak RSS in bytes), read from wait4."""
-    process = subprocess.Popen(
-        [str(part) for part in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL, text=True,
-    )
-    stdout = process.stdout.read()
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        tail = "\n".join(stderr.strip().splitlines()[-5:])
-        sys.exit(f"error: {what} failed (exit {code}):\n{tail}")
+    """Runs command and returns (stdout, peak RSS in bytes), read from wait4.
+    stderr goes to a file, so a chatty child cannot fill a pipe and stall."""
+    with tempfile.TemporaryFile(mode="w+") as stderr:
+        process = subprocess.Popen(
+            [str(part) for part in command], stdout=subprocess.PIPE, stderr=stderr,
+            stdin=subprocess.DEVNULL, text=True,
+        )
+        stdout = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            stderr.seek(0)
+            tail = "\n".join(stderr.read().strip().splitlines()[-5:])
+            sys.exit(f"error: {what} failed (exit {process.returncode}):\n{tail}")
     return stdout, usage.ru_maxrss * 1024
 
 
