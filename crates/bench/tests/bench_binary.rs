@@ -28,6 +28,7 @@ fn one_line_error(output: &Output) -> String {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.matches("(os error").count() <= 1, "{stderr}");
     stderr
 }
 

@@ -18,15 +18,17 @@ pub const MODEL_RECORD_FILE: &str = "model.bpk";
 /// Why a model could not be saved or loaded. Each message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("cannot write {path}: {source}")]
+    // `error` is shown in the message, so it is deliberately not a `#[source]`:
+    // `{:#}` would print it a second time.
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a valid model config: {reason}")]
     Config { path: PathBuf, reason: String },
@@ -69,9 +71,9 @@ pub fn save_model(dir: &Path, config: &MlpConfig, model: &Mlp) -> Result<(), Mod
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    data::write_atomic(path, bytes).map_err(|source| ModelError::Write {
+    data::write_atomic(path, bytes).map_err(|error| ModelError::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -79,9 +81,9 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 /// then the weights from `model.bpk`, which must match it tensor for tensor.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
     let config_path = dir.join(MODEL_CONFIG_FILE);
-    let json = std::fs::read(&config_path).map_err(|source| ModelError::Read {
+    let json = std::fs::read(&config_path).map_err(|error| ModelError::Read {
         path: config_path.clone(),
-        source,
+        error,
     })?;
     let config: MlpConfig = serde_json::from_slice(&json).map_err(|error| ModelError::Config {
         path: config_path.clone(),
@@ -93,9 +95,9 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), Model
     })?;
 
     let record_path = dir.join(MODEL_RECORD_FILE);
-    let bytes = std::fs::read(&record_path).map_err(|source| ModelError::Read {
+    let bytes = std::fs::read(&record_path).map_err(|error| ModelError::Read {
         path: record_path.clone(),
-        source,
+        error,
     })?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|error| {
         ModelError::Record {

@@ -117,10 +117,11 @@ pub struct Overrides {
 /// A config that could not be read, parsed or accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    // Not a `#[source]`: the message shows it, and `{:#}` would repeat it.
+    #[error("cannot read config {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}:{line}: {message} (in `{text}`)")]
     Parse {
@@ -141,9 +142,9 @@ pub enum ConfigError {
 impl TrainConfig {
     /// Reads and checks a TOML config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(&text, path)
     }

@@ -68,6 +68,8 @@ pub fn assert_one_line_error(output: &Output) -> String {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
     assert!(lines[0].starts_with("error: "), "{err}");
+    // A cause is said once, not again by the error chain.
+    assert!(lines[0].matches("(os error").count() <= 1, "{err}");
     lines[0].to_string()
 }
 
