@@ -18,6 +18,14 @@ pub fn normalize(pixel: u8) -> f32 {
     pixel as f32 / 255.0 - 0.5
 }
 
+/// `images` (`u8` pixels, [`IMAGE_PIXELS`] per image, row-major) normalised
+/// into one `[count, 784]` tensor on `device`.
+pub fn images_tensor(images: &[u8], device: &Device) -> Tensor<2> {
+    let pixels: Vec<f32> = images.iter().map(|&pixel| normalize(pixel)).collect();
+    let count = images.len() / IMAGE_PIXELS;
+    Tensor::from_data(TensorData::new(pixels, [count, IMAGE_PIXELS]), device)
+}
+
 /// A batch of `B` images.
 #[derive(Clone, Debug)]
 pub struct MnistBatch {

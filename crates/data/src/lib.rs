@@ -10,11 +10,13 @@ pub mod error;
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
+pub mod own_image;
 pub mod synthetic;
 
 pub use atomic::write_atomic;
-pub use batcher::{MnistBatch, MnistBatcher, normalize};
+pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};
 pub use dataset::{MnistDataset, MnistItem};
 pub use error::DataError;
 pub use fetch::{Fetcher, Located};
 pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};
+pub use own_image::{ImageError, png_bytes, read_digit};

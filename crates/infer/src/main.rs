@@ -1,10 +1,13 @@
 //! `infer`: loads a trained run and reads MNIST test digits with it, like the
-//! tutorial's last step: 10 probabilities per image, the argmax as the digit.
+//! tutorial's last step: 10 probabilities per image, the argmax as the digit;
+//! or reads your own image files of handwritten digits.
 //!
 //! ```text
 //! cargo run --release -p infer -- [--run artifacts/tutorial] [--index 0 --count 5] [--all] [--json]
+//! cargo run --release -p infer -- --image a.png b.jpg [--save-preprocessed DIR] [--json]
 //! ```
 
+mod images;
 mod predict;
 mod runs;
 
@@ -39,6 +42,13 @@ struct Cli {
     /// Evaluate the whole test set: accuracy, loss and the confusion matrix.
     #[arg(long, conflicts_with_all = ["index", "count"])]
     all: bool,
+    /// Image files of handwritten digits (PNG, JPEG) to read instead of test
+    /// images; each is preprocessed the way MNIST was made.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["index", "count", "all"])]
+    image: Vec<PathBuf>,
+    /// With --image: write the 28x28 each file became into DIR, as `<file name>.png`.
+    #[arg(long, requires = "image")]
+    save_preprocessed: Option<PathBuf>,
     /// JSON Lines: one object per image (and with --all, a final summary object).
     #[arg(long)]
     json: bool,
@@ -69,6 +79,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     };
     let device = cli.backend.device()?;
     let (model, config) = model::load_mnist_model(&run_dir, &device)?;
+    if !cli.image.is_empty() {
+        let mut out = std::io::stdout().lock();
+        if !cli.json {
+            writeln!(out, "run {}: {}", run_dir.display(), config.describe())?;
+        }
+        return images::answer_files(
+            &model,
+            &cli.image,
+            cli.save_preprocessed.as_deref(),
+            cli.json,
+            &device,
+            &mut out,
+        );
+    }
     let located = Fetcher::default().locate(cli.data_dir.as_deref())?;
     let test = Arc::new(data::load_dir(&located.dir)?.test);
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
-use burn::tensor::{Device, TensorReadError};
+use burn::tensor::{Device, Tensor, TensorReadError};
 use data::{MnistBatcher, MnistDataset, MnistSplit};
 use model::Mlp;
 
@@ -40,25 +40,43 @@ pub fn predict(
             .collect();
         let labels: Vec<u8> = items.iter().map(|item| item.label()).collect();
         let batch = batcher.batch(items, device);
-        let probabilities = model.probabilities(batch.images).try_into_data()?; // [B, classes]
-        let probabilities = probabilities
-            .try_to_vec::<f32>()
-            .expect("float probabilities");
-        let classes = probabilities.len() / chunk.len();
-        for ((&index, label), row) in chunk.iter().zip(labels).zip(probabilities.chunks(classes)) {
+        let rows = read_probabilities(model, batch.images)?;
+        for ((&index, label), row) in chunk.iter().zip(labels).zip(rows) {
             predictions.push(Prediction {
                 index,
                 label,
-                prediction: argmax(row),
-                probabilities: row.to_vec(),
+                prediction: argmax(&row),
+                probabilities: row,
             });
         }
     }
     Ok(predictions)
 }
 
+/// Softmax output for `images` (`u8` pixels, 784 per image, as
+/// [`data::read_digit`] gives them): one row of class probabilities per image.
+pub fn probabilities_of(
+    model: &Mlp,
+    images: &[u8],
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TensorReadError> {
+    read_probabilities(model, data::images_tensor(images, device))
+}
+
+/// Runs `images` (`[B, 784]`, normalised) through `model` and reads the `[B,
+/// classes]` probabilities back, one row per image.
+fn read_probabilities(model: &Mlp, images: Tensor<2>) -> Result<Vec<Vec<f32>>, TensorReadError> {
+    let count = images.dims()[0];
+    let probabilities = model.probabilities(images).try_into_data()?;
+    let probabilities = probabilities
+        .try_to_vec::<f32>()
+        .expect("float probabilities");
+    let classes = probabilities.len() / count.max(1);
+    Ok(probabilities.chunks(classes).map(<[f32]>::to_vec).collect())
+}
+
 /// Index of the largest value; the first one on ties, as `argmax` does.
-fn argmax(values: &[f32]) -> usize {
+pub fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()

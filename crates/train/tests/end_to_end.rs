@@ -194,3 +194,95 @@ fn infer_explains_a_missing_corrupt_or_mismatched_run() {
     let line = assert_one_line_error(&output);
     assert!(line.contains("the test set has 10000"), "{line}");
 }
+
+#[test]
+fn infer_reads_redrawn_test_digits_nearly_as_well_as_the_originals() {
+    // 300 test digits drawn again the way a user's would arrive: three times
+    // larger, dark ink on white paper, off-centre on a bigger page, as PNG.
+    let count = 300;
+    let located = data::Fetcher::default().locate(None).unwrap();
+    let test = data::load_dir(&located.dir).unwrap().test;
+    let pages = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for i in 0..count {
+        let digit = image::GrayImage::from_raw(28, 28, test.image(i).to_vec()).unwrap();
+        let mut big =
+            image::imageops::resize(&digit, 84, 84, image::imageops::FilterType::Triangle);
+        image::imageops::invert(&mut big);
+        let mut page = image::GrayImage::from_pixel(130, 120, image::Luma([255]));
+        let (x, y) = (5 + (i * 7 % 40) as i64, 3 + (i * 11 % 30) as i64);
+        image::imageops::replace(&mut page, &big, x, y);
+        let file = pages.path().join(format!("digit-{i}.png"));
+        page.save(&file).unwrap();
+        files.push(file.to_str().unwrap().to_string());
+    }
+    let broken = pages.path().join("broken.png");
+    std::fs::write(&broken, "not a picture").unwrap();
+    let seen = pages.path().join("seen");
+    let run_arg = trained_run().to_str().unwrap();
+
+    let mut args = vec![
+        "--run",
+        run_arg,
+        "--json",
+        "--save-preprocessed",
+        seen.to_str().unwrap(),
+        "--image",
+    ];
+    args.push(broken.to_str().unwrap());
+    args.extend(files.iter().map(String::as_str));
+    let output = run(&infer_bin(), &args, pages.path());
+
+    // The unreadable file is one error line; every other file is still answered.
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.lines()
+            .next()
+            .unwrap()
+            .contains("broken.png: not an image"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 of 301 image files could not be read"),
+        "{err}"
+    );
+    let answers: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(answers.len(), count);
+    let redrawn_correct = answers
+        .iter()
+        .enumerate()
+        .filter(|(i, answer)| answer["prediction"] == test.label(*i) as u64)
+        .count();
+    assert!(
+        answers[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("digit-0.png")
+    );
+    assert!(seen.join("digit-0.png.png").is_file());
+
+    // The same 300 digits as MNIST has them.
+    let count_arg = count.to_string();
+    let output = run(
+        &infer_bin(),
+        &[
+            "--run", run_arg, "--json", "--index", "0", "--count", &count_arg,
+        ],
+        pages.path(),
+    );
+    assert_success(&output);
+    let raw_correct = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|p| p["prediction"] == p["label"])
+        .count();
+    assert!(
+        redrawn_correct as f64 >= 0.95 * raw_correct as f64,
+        "redrawn {redrawn_correct} of {count}, raw {raw_correct} of {count}"
+    );
+    eprintln!("redrawn {redrawn_correct} of {count} correct, raw {raw_correct} of {count}");
+}
