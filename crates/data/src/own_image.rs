@@ -310,6 +310,6 @@ mod tests {
         let drawn = dir.path().join("drawn.png");
         page(90, 90, 255, 0, 40, 10, 6, 60).save(&drawn).unwrap();
         let digit = read_digit(&drawn).unwrap();
-        assert_eq!(digit.iter().filter(|&&p| p > 0).count() > 20, true);
+        assert!(digit.iter().filter(|&&p| p > 0).count() > 20);
     }
 }
