@@ -6,7 +6,7 @@
 //!
 //! What the `Learner` adds on top of these phases (its event processor thread,
 //! metric loggers, renderer) is the difference between `train`'s epoch time and
-//! [`Split::total`]; `scripts/bench.py` prints it.
+//! [`Split::total`]; `scripts/bench/run.py` prints it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,6 +75,7 @@ pub fn profile_epochs(
     let train_device = device.clone().autodiff();
     train_device.seed(settings.seed);
     let mut model = settings.model.init(&train_device);
+    // The tutorial's Adam (configs/default.toml): beta1 0.9, beta2 0.999, epsilon 1e-7.
     let mut optimizer = FusedAdam::new(settings.backend, 0.9, 0.999, 1e-7).init();
     let loader = DataLoaderBuilder::new(MnistBatcher::default())
         .batch_size(settings.batch_size)
