@@ -35,7 +35,7 @@ pub fn time_inference(
     let dataset = MnistDataset::new(split);
     // Items are cheap handles into the split, so fetching one cannot fail.
     let items: Vec<MnistItem> = dataset.iter().flatten().collect();
-    let batcher = MnistBatcher::default();
+    let batcher = MnistBatcher;
     let answer = |items: &[MnistItem]| {
         let batch = batcher.batch(items.to_vec(), device);
         model

@@ -77,7 +77,7 @@ pub fn profile_epochs(
     let mut model = settings.model.init(&train_device);
     // The tutorial's Adam (configs/default.toml): beta1 0.9, beta2 0.999, epsilon 1e-7.
     let mut optimizer = FusedAdam::new(settings.backend, 0.9, 0.999, 1e-7).init();
-    let loader = DataLoaderBuilder::new(MnistBatcher::default())
+    let loader = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(settings.batch_size)
         .shuffle(settings.seed)
         .set_device(device.clone())

@@ -19,4 +19,4 @@ pub use dataset::{MnistDataset, MnistItem};
 pub use error::DataError;
 pub use fetch::{Fetcher, Located};
 pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};
-pub use own_image::{ImageError, png_bytes, read_digit};
+pub use own_image::{ImageError, decode_digit, png_bytes, read_digit};

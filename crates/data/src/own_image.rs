@@ -4,6 +4,7 @@
 //! scaled to 20 pixels keeping the aspect ratio; pasted into 28x28 with the
 //! ink's centre of mass at the centre.
 
+use std::io::{BufRead, Cursor, Seek};
 use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
@@ -43,9 +44,23 @@ pub enum ImageError {
 /// Reads the image at `path` and returns its MNIST-style 28x28 pixels
 /// (row-major, 0 = background, 255 = ink).
 pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], ImageError> {
-    let gray = read_gray(path)?;
+    let gray = decode_gray(path, || {
+        ImageReader::open(path).map_err(|error| ImageError::Read {
+            path: path.to_path_buf(),
+            error,
+        })
+    })?;
     mnist_style(&gray).ok_or_else(|| ImageError::Blank {
         path: path.to_path_buf(),
+    })
+}
+
+/// [`read_digit`] for an image already in memory (an upload): `bytes` are the
+/// file's contents, `name` says in errors where they came from.
+pub fn decode_digit(bytes: &[u8], name: &Path) -> Result<[u8; IMAGE_PIXELS], ImageError> {
+    let gray = decode_gray(name, || Ok(ImageReader::new(Cursor::new(bytes))))?;
+    mnist_style(&gray).ok_or_else(|| ImageError::Blank {
+        path: name.to_path_buf(),
     })
 }
 
@@ -60,22 +75,26 @@ pub fn png_bytes(digit: &[u8; IMAGE_PIXELS]) -> Vec<u8> {
     bytes.into_inner()
 }
 
-/// Decodes `path` to 8-bit grayscale, refusing images over [`MAX_IMAGE_PIXELS`]
-/// from their header, before decoding them.
-fn read_gray(path: &Path) -> Result<GrayImage, ImageError> {
-    let open = || {
-        ImageReader::open(path)
-            .and_then(ImageReader::with_guessed_format)
+/// Decodes the image `open` gives (twice: once for the header) to 8-bit
+/// grayscale, refusing images over [`MAX_IMAGE_PIXELS`] from their header,
+/// before decoding them. `path` names the image in errors.
+fn decode_gray<R: BufRead + Seek>(
+    path: &Path,
+    open: impl Fn() -> Result<ImageReader<R>, ImageError>,
+) -> Result<GrayImage, ImageError> {
+    let decode = |error: image::ImageError| ImageError::Decode {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    };
+    let guess = || {
+        open()?
+            .with_guessed_format()
             .map_err(|error| ImageError::Read {
                 path: path.to_path_buf(),
                 error,
             })
     };
-    let decode = |error: image::ImageError| ImageError::Decode {
-        path: path.to_path_buf(),
-        reason: error.to_string(),
-    };
-    let (width, height) = open()?.into_dimensions().map_err(decode)?;
+    let (width, height) = guess()?.into_dimensions().map_err(decode)?;
     if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
         return Err(ImageError::TooLarge {
             path: path.to_path_buf(),
@@ -83,7 +102,7 @@ fn read_gray(path: &Path) -> Result<GrayImage, ImageError> {
             height,
         });
     }
-    let mut reader = open()?;
+    let mut reader = guess()?;
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 16);
     reader.limits(limits);
@@ -235,7 +254,7 @@ mod tests {
         let digit = mnist_style(&page(200, 200, 0, 255, 90, 40, 10, 120)).unwrap();
         let (left, top, right, bottom) = extent(&digit);
         assert_eq!(bottom - top + 1, 20, "{:?}", extent(&digit));
-        assert!(right - left + 1 <= 20);
+        assert!(right - left < 20);
         let image = GrayImage::from_raw(28, 28, digit.to_vec()).unwrap();
         let (x, y) = centre_of_mass(&image).unwrap();
         assert!(
@@ -305,11 +324,38 @@ mod tests {
         let saved = dir.path().join("saved.png");
         let digit = mnist_style(&page(90, 90, 255, 0, 40, 10, 6, 60)).unwrap();
         std::fs::write(&saved, png_bytes(&digit)).unwrap();
-        assert_eq!(read_gray(&saved).unwrap().into_raw(), digit.to_vec());
+        let decoded = decode_gray(&saved, || {
+            Ok(ImageReader::new(Cursor::new(png_bytes(&digit))))
+        });
+        assert_eq!(decoded.unwrap().into_raw(), digit.to_vec());
 
         let drawn = dir.path().join("drawn.png");
         page(90, 90, 255, 0, 40, 10, 6, 60).save(&drawn).unwrap();
         let digit = read_digit(&drawn).unwrap();
         assert!(digit.iter().filter(|&&p| p > 0).count() > 20);
+    }
+
+    #[test]
+    fn bytes_in_memory_read_like_the_file_and_errors_carry_the_given_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let drawn = dir.path().join("drawn.png");
+        page(90, 90, 255, 0, 40, 10, 6, 60).save(&drawn).unwrap();
+        let upload = Path::new("the upload");
+        let bytes = std::fs::read(&drawn).unwrap();
+        assert_eq!(
+            decode_digit(&bytes, upload).unwrap(),
+            read_digit(&drawn).unwrap()
+        );
+
+        let error = decode_digit(b"GIF89a nonsense", upload)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("the upload: not an image"), "{error}");
+        let blank = png_bytes(&[0; IMAGE_PIXELS]);
+        let error = decode_digit(&blank, upload).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "the upload: blank: no ink darker or brighter than the paper was found"
+        );
     }
 }

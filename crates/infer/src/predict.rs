@@ -30,7 +30,7 @@ pub fn predict(
     device: &Device,
 ) -> Result<Vec<Prediction>, TensorReadError> {
     let dataset = MnistDataset::new(split);
-    let batcher = MnistBatcher::default();
+    let batcher = MnistBatcher;
     let mut predictions = Vec::with_capacity(indices.len());
     let indices: Vec<usize> = indices.collect();
     for chunk in indices.chunks(batch_size.max(1)) {

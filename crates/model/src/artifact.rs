@@ -117,6 +117,20 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), Model
     Ok((model, config))
 }
 
+/// [`load_model`], then checks that the network reads MNIST: 784 inputs, 10 classes.
+pub fn load_mnist_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
+    let (model, config) = load_model(dir, device)?;
+    if config.inputs != data::IMAGE_PIXELS || config.classes != data::NUM_CLASSES {
+        return Err(ModelError::NotMnist {
+            dir: dir.to_path_buf(),
+            network: config.describe(),
+            inputs: data::IMAGE_PIXELS,
+            classes: data::NUM_CLASSES,
+        });
+    }
+    Ok((model, config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,18 +213,4 @@ mod tests {
         );
         assert!(error.contains("hidden1"), "{error}");
     }
-}
-
-/// [`load_model`], then checks that the network reads MNIST: 784 inputs, 10 classes.
-pub fn load_mnist_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
-    let (model, config) = load_model(dir, device)?;
-    if config.inputs != data::IMAGE_PIXELS || config.classes != data::NUM_CLASSES {
-        return Err(ModelError::NotMnist {
-            dir: dir.to_path_buf(),
-            network: config.describe(),
-            inputs: data::IMAGE_PIXELS,
-            classes: data::NUM_CLASSES,
-        });
-    }
-    Ok((model, config))
 }

@@ -43,7 +43,7 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
 ) -> Result<Evaluation, TensorReadError> {
-    let loader = DataLoaderBuilder::new(MnistBatcher::default())
+    let loader = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(batch_size)
         .set_device(device.clone())
         .build(MnistDataset::new(split));

@@ -47,12 +47,12 @@ pub fn fit(
     let model_config = config.model_config(IMAGE_PIXELS, NUM_CLASSES);
     let model = model_config.init(&train_device);
 
-    let loader_train = DataLoaderBuilder::new(MnistBatcher::default())
+    let loader_train = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(config.batch_size)
         .shuffle(config.seed)
         .set_device(device.clone())
         .build(MnistDataset::new(train));
-    let loader_test = DataLoaderBuilder::new(MnistBatcher::default())
+    let loader_test = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(EVAL_BATCH_SIZE)
         .set_device(device.clone())
         .build(MnistDataset::new(Arc::clone(&test)));
