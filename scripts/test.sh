@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, the binaries end to end on real
-# MNIST, and the wgpu path on a software Vulkan driver when no GPU is present;
-# then the benchmark driver's unit tests.
+# MNIST, the wgpu path on a software Vulkan driver when no GPU is present, the
+# HTTP server over loopback and its page in headless Chromium; then the
+# benchmark driver's unit tests.
 #
-# Installs Mesa's software Vulkan driver (lavapipe) when it is missing and this
-# user can install Debian packages. Under CI=true a missing Vulkan adapter makes
+# Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
+# when they are missing and this user can install Debian packages. Under CI=true a missing Vulkan adapter makes
 # the wgpu tests fail instead of skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,10 @@ if ! have_lavapipe && command -v apt-get >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers >/dev/null \
     || echo "warning: could not install mesa-vulkan-drivers; the wgpu tests need a Vulkan adapter"
 fi
+
+# The drawing page's browser test: Debian's chromium and playwright-core.
+bash scripts/e2e/install.sh \
+  || echo "warning: the browser test cannot run here (see above); under CI=true it fails"
 
 # Vulkan loaders complain without a runtime directory; give them a private one.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then

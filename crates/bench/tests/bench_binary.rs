@@ -122,3 +122,111 @@ fn bad_input_is_a_one_line_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--batch-size"));
 }
+
+/// `infer serve` (built beside `bench` by `cargo build --workspace`) on a
+/// freshly initialised model, on a free port; killed when dropped.
+struct Server(std::process::Child, String);
+
+impl Server {
+    fn start(data: &Path, run: &Path) -> Self {
+        use std::io::BufRead;
+        let config = model::MlpConfig::new();
+        model::save_model(run, &config, &config.init(&Device::flex())).unwrap();
+        let infer = Path::new(env!("CARGO_BIN_EXE_bench"))
+            .with_file_name(format!("infer{}", std::env::consts::EXE_SUFFIX));
+        let mut child = Command::new(&infer)
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--run",
+                path(run),
+                "--data-dir",
+                path(data),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "{}: {error} (build it: cargo build --workspace)",
+                    infer.display()
+                )
+            });
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split(" at ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        Self(child, url.trim_end_matches('/').to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn load_counts_every_request_against_a_real_server() {
+    let data = synthetic(50, 40);
+    let run = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), run.path());
+    for body in ["pixels", "png"] {
+        let json = report(&bench(&[
+            "load",
+            "--url",
+            &server.1,
+            "--connections",
+            "3",
+            "--requests",
+            "100",
+            "--body",
+            body,
+            "--data-dir",
+            path(data.path()),
+        ]));
+        assert_eq!(json["requests"], 100, "{body}: {json}");
+        assert_eq!(json["errors"], 0, "{body}: {json}");
+        let (p50, p99, max) = (
+            json["p50_ms"].as_f64().unwrap(),
+            json["p99_ms"].as_f64().unwrap(),
+            json["max_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{body}: {json}");
+        let rate = json["requests_per_second"].as_f64().unwrap();
+        let seconds = json["seconds"].as_f64().unwrap();
+        assert!((rate * seconds - 100.0).abs() < 1e-6, "{body}: {json}");
+    }
+}
+
+#[test]
+fn load_on_a_closed_port_fails_with_one_line() {
+    let data = synthetic(50, 40);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let error = one_line_error(&bench(&[
+        "load",
+        "--url",
+        &url,
+        "--connections",
+        "2",
+        "--requests",
+        "5",
+        "--data-dir",
+        path(data.path()),
+    ]));
+    assert!(
+        error.starts_with("error: 25 of 25 requests failed; the first: POST "),
+        "{error}"
+    );
+}

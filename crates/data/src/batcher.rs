@@ -87,7 +87,7 @@ mod tests {
         let items = (0..3).map(|i| dataset.get(i).unwrap()).collect();
         let device = Device::flex();
 
-        let batch = MnistBatcher::default().batch(items, &device);
+        let batch = MnistBatcher.batch(items, &device);
 
         assert_eq!(batch.images.dims(), [3, IMAGE_PIXELS]);
         assert_eq!(batch.targets.dims(), [3]);

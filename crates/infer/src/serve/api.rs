@@ -1,0 +1,361 @@
+//! The routes: the page's three files and the JSON API. Every error, including
+//! unknown paths, wrong methods, oversized bodies and timeouts, is answered
+//! with `{"error": "..."}` and a 4xx (or 5xx) status.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use burn::tensor::Device;
+use data::MnistSplit;
+use model::{Backend, Mlp};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::MAX_BODY_BYTES;
+use super::request::{ApiError, BodyKind, parse_image, parse_pixels};
+use crate::Loaded;
+use crate::predict::{argmax, probabilities_of};
+
+/// Most sample digits one `/api/samples` request may ask for.
+const MAX_SAMPLES: usize = 32;
+
+/// What every request handler shares: the model and, when found, the test set.
+pub struct AppState {
+    model: Mlp,
+    device: Device,
+    /// `GET /api/model`'s answer, fixed at start.
+    description: serde_json::Value,
+    /// The test set, or why it could not be loaded.
+    test: Result<Arc<MnistSplit>, String>,
+}
+
+impl AppState {
+    pub fn new(loaded: Loaded, backend: Backend, test: Result<Arc<MnistSplit>, String>) -> Self {
+        let metrics = read_test_metrics(&loaded.run_dir);
+        let description = serde_json::json!({
+            "run": loaded.run_dir.display().to_string(),
+            "architecture": loaded.config.describe(),
+            "parameters": loaded.config.num_params(),
+            "backend": backend.to_string(),
+            "test_accuracy": metrics.test_accuracy,
+            "test_loss": metrics.test_loss,
+        });
+        Self {
+            model: loaded.model,
+            device: loaded.device,
+            description,
+            test,
+        }
+    }
+
+    /// `run artifacts/x (784-64-64-10 relu)`, for the start-up line.
+    pub fn describe(&self) -> String {
+        format!(
+            "run {} ({})",
+            self.description["run"].as_str().unwrap_or_default(),
+            self.description["architecture"]
+                .as_str()
+                .unwrap_or_default()
+        )
+    }
+
+    /// Class probabilities for 28x28 images (`u8`, 784 per image), one row each.
+    fn probabilities(&self, images: &[u8]) -> Result<Vec<Vec<f32>>, ApiError> {
+        probabilities_of(&self.model, images, &self.device).map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read the prediction back from the device: {error}"),
+            )
+        })
+    }
+}
+
+/// The run's `test.json` figures, when `train` wrote them.
+#[derive(Default, Deserialize)]
+struct TestMetrics {
+    test_accuracy: Option<f64>,
+    test_loss: Option<f64>,
+}
+
+fn read_test_metrics(run_dir: &Path) -> TestMetrics {
+    std::fs::read(run_dir.join("test.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// The server's routes; a request running past `timeout` is answered 408.
+pub fn router(state: Arc<AppState>, timeout: Duration) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/app.js", get(script))
+        .route("/style.css", get(style))
+        .route("/healthz", get(health))
+        .route("/api/model", get(describe_model))
+        .route("/api/samples", get(samples))
+        .route("/api/predict", post(predict))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .with_state(state)
+}
+
+async fn page() -> impl IntoResponse {
+    asset(
+        "text/html; charset=utf-8",
+        include_str!("../../static/index.html"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/app.js"),
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    )
+}
+
+fn asset(content_type: &'static str, text: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type)], text)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn describe_model(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(state.description.clone())
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such path: {}", request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Answers 408 when a request, reading its body included, runs past `timeout`.
+async fn time_limit(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request took longer than {} s", timeout.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// `POST /api/predict`'s answer.
+#[derive(Serialize)]
+struct PredictAnswer {
+    /// The most probable digit.
+    prediction: usize,
+    /// Its probability.
+    probability: f32,
+    /// Softmax output for the digits 0 to 9.
+    probabilities: Vec<f32>,
+    /// The 28x28 the model saw (row-major, 0-255, ink bright).
+    preprocessed: Vec<u8>,
+}
+
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Result<Json<PredictAnswer>, ApiError> {
+    // The headers are checked before the body is read: a client that waits
+    // for `100 Continue` is refused without sending its body.
+    let headers = request.headers();
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap_or("?").to_string());
+    let kind = BodyKind::of(content_type.as_deref())?;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|&length| length > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is {length} bytes, over the {MAX_BODY_BYTES}-byte limit"),
+        ));
+    }
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            ApiError::new(
+                rejection.status(),
+                format!(
+                    "cannot read the body (at most {MAX_BODY_BYTES} bytes): {}",
+                    rejection.body_text()
+                ),
+            )
+        })?;
+    let (bytes, name) = match kind {
+        BodyKind::Multipart => {
+            let (bytes, name) = first_file(content_type.unwrap_or_default(), body).await?;
+            (bytes, Some(name))
+        }
+        _ => (body, None),
+    };
+    // Decoding an image and running the network are CPU work: off the I/O threads.
+    tokio::task::spawn_blocking(move || {
+        let pixels = match name {
+            Some(name) => parse_image(&bytes, &name)?,
+            None if kind == BodyKind::Image => parse_image(&bytes, "the image in the body")?,
+            None => parse_pixels(&bytes)?,
+        };
+        let probabilities = state.probabilities(&pixels)?.remove(0);
+        let prediction = argmax(&probabilities);
+        Ok(Json(PredictAnswer {
+            prediction,
+            probability: probabilities[prediction],
+            probabilities,
+            preprocessed: pixels.to_vec(),
+        }))
+    })
+    .await
+    .map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the prediction failed: {error}"),
+        )
+    })?
+}
+
+/// The bytes and a name (`upload "<file name>"`) of the first file in a
+/// multipart body.
+async fn first_file(content_type: String, body: Bytes) -> Result<(Bytes, String), ApiError> {
+    let request = Request::builder()
+        .header(CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .expect("a content type and a body make a request");
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|rejection| bad(format!("bad multipart body: {}", rejection.body_text())))?;
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?
+            .ok_or_else(|| bad("the multipart body has no file field".into()))?;
+        let Some(file_name) = field.file_name().map(str::to_string) else {
+            continue;
+        };
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?;
+        return Ok((bytes, format!("upload {file_name:?}")));
+    }
+}
+
+#[derive(Deserialize)]
+struct SamplesQuery {
+    count: Option<usize>,
+}
+
+/// One test digit with the model's answer.
+#[derive(Serialize)]
+struct Sample {
+    index: usize,
+    label: u8,
+    prediction: usize,
+    probability: f32,
+    pixels: Vec<u8>,
+}
+
+/// `GET /api/samples?count=N`: N (default 8, at most [`MAX_SAMPLES`]) random
+/// test digits with the model's answers.
+async fn samples(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<SamplesQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "count must be a whole number from 1 to {MAX_SAMPLES}: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let count = query.count.unwrap_or(8);
+    if !(1..=MAX_SAMPLES).contains(&count) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("count is {count}, expected 1 to {MAX_SAMPLES}"),
+        ));
+    }
+    let test = state.test.clone().map_err(|reason| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the server has no test set: {reason}"),
+        )
+    })?;
+    let samples = tokio::task::spawn_blocking(move || {
+        let mut rng = rand::rng();
+        let indices: Vec<usize> = (0..count)
+            .map(|_| rng.random_range(0..test.len()))
+            .collect();
+        let images: Vec<u8> = indices
+            .iter()
+            .flat_map(|&i| test.image(i))
+            .copied()
+            .collect();
+        let rows = state.probabilities(&images)?;
+        Ok::<_, ApiError>(
+            indices
+                .iter()
+                .zip(rows)
+                .map(|(&index, row)| {
+                    let prediction = argmax(&row);
+                    Sample {
+                        index,
+                        label: test.label(index),
+                        prediction,
+                        probability: row[prediction],
+                        pixels: test.image(index).to_vec(),
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the samples failed: {error}"),
+        )
+    })??;
+    Ok(Json(serde_json::json!({ "samples": samples })))
+}

@@ -1,0 +1,106 @@
+//! `infer serve`: the model behind an HTTP server on 127.0.0.1, with a page to
+//! draw a digit on (everything it needs is compiled into the binary) and a JSON
+//! API:
+//!
+//! ```text
+//! GET  /                 the drawing page (/app.js, /style.css)
+//! POST /api/predict      {"pixels": [784 x 0-255]}, an image body, or multipart
+//! GET  /api/samples?count=8   random test digits with the model's answers
+//! GET  /api/model        the loaded model and its test accuracy
+//! GET  /healthz          {"status": "ok"}
+//! ```
+
+mod api;
+mod request;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use data::Fetcher;
+
+use crate::ModelArgs;
+use api::AppState;
+
+/// Largest request body accepted, in bytes: a phone photo fits, a flood does not.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Address to listen on; 0.0.0.0 opens the server to the network.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    host: IpAddr,
+    /// Port to listen on; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Seconds a request may take, reading its body included, before it is
+    /// answered 408.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+}
+
+/// Loads the model (and the test set for the sample digits, when it can be
+/// found), then serves until Ctrl-C or SIGTERM.
+pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let loaded = args.model.load()?;
+    // The page's sample digits need the test set; the rest of the server does not.
+    let test = Fetcher::default()
+        .locate(args.model.data_dir.as_deref())
+        .and_then(|located| data::load_dir(&located.dir))
+        .map(|mnist| Arc::new(mnist.test))
+        .map_err(|error| {
+            eprintln!("warning: no test set, so /api/samples answers 503: {error}");
+            error.to_string()
+        });
+    let state = Arc::new(AppState::new(loaded, args.model.backend, test));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server's threads")?;
+    runtime.block_on(async {
+        let address = SocketAddr::new(args.host, args.port);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let bound = listener.local_addr()?;
+        println!(
+            "serving {} at http://{bound}/ (Ctrl-C stops)",
+            state.describe()
+        );
+        let timeout = Duration::from_secs(args.timeout);
+        axum::serve(listener, api::router(state, timeout))
+            .with_graceful_shutdown(stop_signal())
+            .await
+            .context("the server stopped on an error")
+    })?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,218 @@
+//! What a client may send to `POST /api/predict`, and the one-line JSON error
+//! it gets back when the request is wrong.
+
+use std::path::Path;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use data::{IMAGE_PIXELS, ImageError};
+use serde::Deserialize;
+
+/// An error answer: `status` with the body `{"error": message}`.
+#[derive(Debug, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// How a predict request's body is encoded, from its `Content-Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json`: `{"pixels": [...]}`.
+    Pixels,
+    /// `image/*`: the bytes of an image file.
+    Image,
+    /// `multipart/form-data`: an image file in the first file field.
+    Multipart,
+}
+
+const EXPECTED_TYPES: &str = "application/json with {\"pixels\": [784 numbers]}, an image/* \
+                              type with the image file as the body, or multipart/form-data";
+
+impl BodyKind {
+    /// The body kind a `Content-Type` header names; 415 for anything else.
+    pub fn of(content_type: Option<&str>) -> Result<Self, ApiError> {
+        let unsupported = |what: String| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{what}: send {EXPECTED_TYPES}"),
+            )
+        };
+        let Some(content_type) = content_type else {
+            return Err(unsupported("no Content-Type".into()));
+        };
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Ok(Self::Pixels),
+            "multipart/form-data" => Ok(Self::Multipart),
+            image if image.starts_with("image/") => Ok(Self::Image),
+            _ => Err(unsupported(format!("Content-Type {content_type:?}"))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PixelsBody {
+    pixels: Vec<serde_json::Value>,
+}
+
+/// The 28x28 image in a `{"pixels": [...]}` body: 784 numbers from 0 to 255,
+/// row-major, ink bright on a dark background, as MNIST stores it. Fractions
+/// are rounded to the nearest level.
+pub fn parse_pixels(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
+    let body: PixelsBody = serde_json::from_slice(body).map_err(|error| {
+        ApiError::bad_request(format!(
+            "the body is not {{\"pixels\": [784 numbers]}}: {error}"
+        ))
+    })?;
+    if body.pixels.len() != IMAGE_PIXELS {
+        return Err(ApiError::bad_request(format!(
+            "pixels has {} values, expected {IMAGE_PIXELS} (28x28, row-major)",
+            body.pixels.len()
+        )));
+    }
+    let mut pixels = [0u8; IMAGE_PIXELS];
+    for (index, (value, pixel)) in body.pixels.iter().zip(&mut pixels).enumerate() {
+        match value.as_f64() {
+            Some(level) if (0.0..=255.0).contains(&level) => *pixel = level.round() as u8,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "pixels[{index}] is {value}, expected a number from 0 to 255"
+                )));
+            }
+        }
+    }
+    Ok(pixels)
+}
+
+/// The 28x28 digit in an uploaded image file, preprocessed as `infer --image`
+/// does; `name` says which upload in errors.
+pub fn parse_image(bytes: &[u8], name: &str) -> Result<[u8; IMAGE_PIXELS], ApiError> {
+    data::decode_digit(bytes, Path::new(name)).map_err(|error| {
+        let status = match error {
+            ImageError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, error.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pixels_json(values: &str, count: usize) -> String {
+        format!("{{\"pixels\": [{}]}}", vec![values; count].join(","))
+    }
+
+    #[test]
+    fn content_types_pick_the_body_kind() {
+        assert_eq!(BodyKind::of(Some("application/json")), Ok(BodyKind::Pixels));
+        assert_eq!(
+            BodyKind::of(Some("Application/JSON; charset=utf-8")),
+            Ok(BodyKind::Pixels)
+        );
+        assert_eq!(BodyKind::of(Some("image/png")), Ok(BodyKind::Image));
+        assert_eq!(
+            BodyKind::of(Some("multipart/form-data; boundary=x")),
+            Ok(BodyKind::Multipart)
+        );
+        let error = BodyKind::of(Some("text/plain")).unwrap_err();
+        assert_eq!(error.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(
+            error
+                .message
+                .starts_with("Content-Type \"text/plain\": send application/json")
+        );
+        assert!(
+            BodyKind::of(None)
+                .unwrap_err()
+                .message
+                .starts_with("no Content-Type")
+        );
+    }
+
+    #[test]
+    fn pixels_are_784_levels_rounded_to_bytes() {
+        let mut values: Vec<String> = (0..IMAGE_PIXELS).map(|i| (i % 256).to_string()).collect();
+        values[1] = "0.6".into();
+        values[2] = "254.4".into();
+        let body = format!("{{\"pixels\": [{}]}}", values.join(","));
+        let pixels = parse_pixels(body.as_bytes()).unwrap();
+        assert_eq!(&pixels[..4], &[0, 1, 254, 3]);
+        assert_eq!(pixels[783], (783 % 256) as u8);
+    }
+
+    #[test]
+    fn bad_pixels_name_what_is_wrong() {
+        let message = |body: &str| parse_pixels(body.as_bytes()).unwrap_err().message;
+        assert_eq!(
+            message(&pixels_json("0", 783)),
+            "pixels has 783 values, expected 784 (28x28, row-major)"
+        );
+        let mut values = vec!["0".to_string(); IMAGE_PIXELS];
+        values[5] = "\"white\"".into();
+        assert_eq!(
+            message(&format!("{{\"pixels\": [{}]}}", values.join(","))),
+            "pixels[5] is \"white\", expected a number from 0 to 255"
+        );
+        values[5] = "256".into();
+        assert!(
+            message(&format!("{{\"pixels\": [{}]}}", values.join(",")))
+                .starts_with("pixels[5] is 256,")
+        );
+        values[5] = "-1".into();
+        assert!(
+            message(&format!("{{\"pixels\": [{}]}}", values.join(",")))
+                .starts_with("pixels[5] is -1,")
+        );
+        assert!(
+            message("{\"pixels\": [1, 2")
+                .starts_with("the body is not {\"pixels\": [784 numbers]}: ")
+        );
+        assert!(message("{\"image\": []}").contains("unknown field `image`"));
+        assert!(message("").starts_with("the body is not"));
+    }
+
+    #[test]
+    fn images_that_are_not_digits_are_unprocessable() {
+        let error = parse_image(b"plain text", "the upload").unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            error.message.starts_with("the upload: not an image"),
+            "{}",
+            error.message
+        );
+        let blank = data::png_bytes(&[0; IMAGE_PIXELS]);
+        let error = parse_image(&blank, "the upload").unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.message.contains("blank"));
+    }
+}

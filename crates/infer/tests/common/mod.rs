@@ -1,0 +1,193 @@
+//! A run directory with a (freshly initialised) model and a small synthetic
+//! MNIST, and an `infer serve` process on a free port of 127.0.0.1.
+#![allow(dead_code)] // each test file uses part of this
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::Duration;
+
+use burn::tensor::Device;
+use model::MlpConfig;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// `<tmp>/run` holds model.json, model.bpk and a test.json claiming 62.5%
+/// accuracy; `<tmp>/mnist` holds 200 training and 100 test images.
+pub struct TestRun {
+    root: TempDir,
+}
+
+impl TestRun {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let run = root.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let config = MlpConfig::new();
+        model::save_model(&run, &config, &config.init(&Device::flex())).unwrap();
+        std::fs::write(
+            run.join("test.json"),
+            r#"{"test_accuracy": 0.625, "test_loss": 1.5}"#,
+        )
+        .unwrap();
+        let mnist = root.path().join("mnist");
+        std::fs::create_dir(&mnist).unwrap();
+        data::synthetic::write_learnable(&mnist, 200, 100).unwrap();
+        Self { root }
+    }
+
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.root.path().join("run")
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.root.path().join("mnist")
+    }
+}
+
+/// `infer serve --port 0` on the run, killed when dropped.
+pub struct Server {
+    child: Child,
+    address: SocketAddr,
+    stderr: Option<ChildStderr>,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts the server with `extra` arguments (the run's MNIST unless they
+    /// name a `--data-dir`) and waits for the line naming its address.
+    pub fn start(run: &TestRun, extra: &[&str]) -> Self {
+        let data_dir = run.data_dir();
+        let default_data = ["--data-dir", data_dir.to_str().unwrap()];
+        let mut child = Command::new(env!("CARGO_BIN_EXE_infer"))
+            .args(["serve", "--port", "0", "--run", run.dir().to_str().unwrap()])
+            .args(if extra.contains(&"--data-dir") {
+                &[][..]
+            } else {
+                &default_data[..]
+            })
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|address| address.parse().ok())
+            .unwrap_or_else(|| panic!("no address in the start-up line {line:?}"));
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let stderr = child.stderr.take();
+        Self {
+            child,
+            address,
+            stderr,
+            agent,
+        }
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Status, Content-Type and body of `GET path`.
+    pub fn get_text(&self, path: &str) -> (u16, String, String) {
+        let mut response = self.agent.get(self.url(path)).call().unwrap();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = response.body_mut().read_to_string().unwrap();
+        (response.status().as_u16(), content_type, body)
+    }
+
+    /// Status and JSON body of `GET path`.
+    pub fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, content_type, body) = self.get_text(path);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{path}: {content_type}"
+        );
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
+    /// Status and JSON body of `POST path` with `body` as `content_type`.
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+        let mut response = self
+            .agent
+            .post(self.url(path))
+            .header("Content-Type", content_type)
+            .send(body)
+            .unwrap();
+        let body = response.body_mut().read_to_string().unwrap();
+        (
+            response.status().as_u16(),
+            serde_json::from_str(&body).unwrap(),
+        )
+    }
+
+    /// Sends `head` (request line and headers, without the blank line), then
+    /// `body`, on a fresh connection and returns the status and the JSON body of
+    /// the response, read until the server closes.
+    pub fn raw(&self, head: &str, body: &[u8]) -> (u16, Value) {
+        let mut stream = TcpStream::connect(self.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(stream, "{head}\r\nConnection: close\r\n\r\n").unwrap();
+        stream.write_all(body).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// Sends SIGTERM and returns the exit code and everything on stderr.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bytes of `image` as a PNG file.
+pub fn png(image: &image::GrayImage) -> Vec<u8> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}

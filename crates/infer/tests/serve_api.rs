@@ -1,0 +1,424 @@
+//! `infer serve` over real HTTP on 127.0.0.1: every route, every kind of bad
+//! request, and the server still answering after them.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use common::{Server, TestRun};
+use data::IMAGE_PIXELS;
+use serde_json::Value;
+
+/// A synthetic digit: a bright vertical bar, 28x28 bytes.
+fn bar_digit() -> Vec<u8> {
+    (0..IMAGE_PIXELS)
+        .map(|i| {
+            if (12..16).contains(&(i % 28)) && (4..24).contains(&(i / 28)) {
+                255
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+fn pixels_body(pixels: &[u8]) -> String {
+    serde_json::json!({ "pixels": pixels }).to_string()
+}
+
+/// The probabilities the model itself gives for `pixels`, for comparison.
+fn direct_probabilities(run: &TestRun, pixels: &[u8]) -> Vec<f32> {
+    let device = Device::flex();
+    let (model, _) = model::load_mnist_model(&run.dir(), &device).unwrap();
+    let images = data::images_tensor(pixels, &device);
+    model
+        .probabilities(images)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
+fn floats(value: &Value) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
+}
+
+#[test]
+fn the_page_and_its_assets_are_served_from_the_binary() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    let (status, content_type, page) = server.get_text("/");
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        page.contains("id=\"pad\""),
+        "the page has the drawing canvas"
+    );
+    for (path, kind) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
+        let (status, content_type, text) = server.get_text(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+        assert!(!text.is_empty());
+    }
+    // Nothing is fetched from elsewhere.
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+
+    let (status, health) = server.get_json("/healthz");
+    assert_eq!(
+        (status, health),
+        (200, serde_json::json!({ "status": "ok" }))
+    );
+}
+
+#[test]
+fn the_model_route_describes_the_run() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    let (status, model) = server.get_json("/api/model");
+    assert_eq!(status, 200);
+    assert_eq!(model["architecture"], "784-64-64-10 relu");
+    assert_eq!(
+        model["parameters"],
+        784 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
+    );
+    assert_eq!(model["backend"], "flex");
+    assert_eq!(model["test_accuracy"], 0.625);
+    assert_eq!(model["run"], run.dir().display().to_string());
+}
+
+#[test]
+fn pixels_images_and_uploads_get_the_models_own_probabilities() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    let digit = bar_digit();
+
+    let (status, answer) = server.post(
+        "/api/predict",
+        "application/json",
+        pixels_body(&digit).as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let probabilities = floats(&answer["probabilities"]);
+    assert_eq!(probabilities, direct_probabilities(&run, &digit));
+    let prediction = answer["prediction"].as_u64().unwrap() as usize;
+    assert!(
+        probabilities
+            .iter()
+            .all(|&p| p <= probabilities[prediction])
+    );
+    assert_eq!(
+        answer["probability"].as_f64().unwrap() as f32,
+        probabilities[prediction]
+    );
+    assert_eq!(
+        answer["preprocessed"].as_array().unwrap().len(),
+        IMAGE_PIXELS
+    );
+    assert_eq!(answer["preprocessed"][12 + 28 * 10], 255);
+
+    // A drawing at another size, dark on light: preprocessed as MNIST was made.
+    let page = image::GrayImage::from_fn(200, 150, |x, y| {
+        image::Luma([if (90..110).contains(&x) && (20..130).contains(&y) {
+            0
+        } else {
+            255
+        }])
+    });
+    let png = common::png(&page);
+    let expected = data::decode_digit(&png, std::path::Path::new("x")).unwrap();
+    let (status, answer) = server.post("/api/predict", "image/png", &png);
+    assert_eq!(status, 200, "{answer}");
+    let seen: Vec<u8> = answer["preprocessed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(seen, expected.to_vec());
+    assert_eq!(
+        floats(&answer["probabilities"]),
+        direct_probabilities(&run, &expected)
+    );
+
+    // The same file uploaded from a form.
+    let boundary = "XyZ123";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"seven.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&png);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (status, uploaded) = server.post(
+        "/api/predict",
+        &format!("multipart/form-data; boundary={boundary}"),
+        &form,
+    );
+    assert_eq!(status, 200, "{uploaded}");
+    assert_eq!(uploaded["probabilities"], answer["probabilities"]);
+}
+
+#[test]
+fn samples_are_test_digits_with_answers() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    let (status, answer) = server.get_json("/api/samples?count=5");
+    assert_eq!(status, 200, "{answer}");
+    let samples = answer["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 5);
+    let test = data::load_dir(&run.data_dir()).unwrap().test;
+    for sample in samples {
+        let index = sample["index"].as_u64().unwrap() as usize;
+        assert_eq!(sample["label"], test.label(index));
+        let pixels: Vec<u8> = serde_json::from_value(sample["pixels"].clone()).unwrap();
+        assert_eq!(pixels, test.image(index));
+        let probability = sample["probability"].as_f64().unwrap();
+        assert!(probability > 0.0 && probability <= 1.0);
+    }
+    let (status, answer) = server.get_json("/api/samples");
+    assert_eq!(status, 200);
+    assert_eq!(answer["samples"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn without_a_test_set_samples_are_unavailable_and_the_rest_works() {
+    let run = TestRun::new();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start(&run, &["--data-dir", empty.path().to_str().unwrap()]);
+    let (status, answer) = server.get_json("/api/samples");
+    assert_eq!(status, 503);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the server has no test set: ")
+    );
+    let (status, _) = server.post(
+        "/api/predict",
+        "application/json",
+        pixels_body(&bar_digit()).as_bytes(),
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    let mut letters = vec![serde_json::json!(0); IMAGE_PIXELS];
+    letters[7] = serde_json::json!("seven");
+    let letters = serde_json::json!({ "pixels": letters }).to_string();
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            "short",
+            "application/json",
+            pixels_body(&[0; 783]).into_bytes(),
+            400,
+            "pixels has 783 values, expected 784",
+        ),
+        (
+            "not numbers",
+            "application/json",
+            letters.into_bytes(),
+            400,
+            "pixels[7] is \"seven\", expected a number from 0 to 255",
+        ),
+        (
+            "broken json",
+            "application/json",
+            b"{\"pixels\": [1,".to_vec(),
+            400,
+            "the body is not {\"pixels\": [784 numbers]}",
+        ),
+        (
+            "not an image",
+            "image/png",
+            b"hello".to_vec(),
+            422,
+            "the image in the body: not an image",
+        ),
+        (
+            "blank",
+            "image/png",
+            data::png_bytes(&[0; IMAGE_PIXELS]),
+            422,
+            "the image in the body: blank",
+        ),
+        (
+            "wrong type",
+            "text/plain",
+            b"7".to_vec(),
+            415,
+            "Content-Type \"text/plain\": send application/json",
+        ),
+        (
+            "no file",
+            "multipart/form-data; boundary=b",
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n".to_vec(),
+            400,
+            "the multipart body has no file field",
+        ),
+        (
+            "bad multipart",
+            "multipart/form-data; boundary=b",
+            b"garbage".to_vec(),
+            400,
+            "bad multipart body",
+        ),
+    ];
+    for (what, content_type, body, expected_status, expected_error) in cases {
+        let (status, answer) = server.post("/api/predict", content_type, &body);
+        assert_eq!(status, expected_status, "{what}: {answer}");
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: {answer}"));
+        assert!(error.starts_with(expected_error), "{what}: {error}");
+        assert!(!error.contains('\n'), "{what}: one line: {error}");
+    }
+    let (status, answer) = server.raw(
+        "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2",
+        b"{}",
+    );
+    assert_eq!(status, 415, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no Content-Type: send")
+    );
+
+    // A body declared larger than the limit is refused before it is sent.
+    let (status, answer) = server.raw(
+        "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\
+         Content-Length: 9000000\r\nExpect: 100-continue",
+        b"",
+    );
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the body is 9000000 bytes, over the 8388608-byte limit"
+    );
+    // A streamed (chunked) body over the limit is cut off at the limit.
+    let chunk = vec![b'7'; 1024 * 1024];
+    let mut chunked = Vec::new();
+    for _ in 0..8 {
+        chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        chunked.extend_from_slice(&chunk);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"1\r\n7\r\n0\r\n\r\n");
+    let (status, answer) = server.raw(
+        "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked",
+        &chunked,
+    );
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read the body (at most 8388608 bytes)"),
+        "{answer}"
+    );
+
+    for (path, expected_status, expected_error) in [
+        ("/api/samples?count=0", 400, "count is 0, expected 1 to 32"),
+        (
+            "/api/samples?count=33",
+            400,
+            "count is 33, expected 1 to 32",
+        ),
+        (
+            "/api/samples?count=many",
+            400,
+            "count must be a whole number from 1 to 32",
+        ),
+        ("/nowhere", 404, "no such path: /nowhere"),
+        ("/api/predict", 405, "GET is not allowed on /api/predict"),
+    ] {
+        let (status, answer) = server.get_json(path);
+        assert_eq!(status, expected_status, "{path}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(expected_error),
+            "{path}: {answer}"
+        );
+    }
+    let (status, _) = server.post(
+        "/api/predict",
+        "application/json",
+        pixels_body(&bar_digit()).as_bytes(),
+    );
+    assert_eq!(status, 200, "still serving");
+}
+
+#[test]
+fn a_body_that_never_arrives_times_out_with_408() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &["--timeout", "1"]);
+    let mut stream = TcpStream::connect(server.address()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{{\"pixels\": ["
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(
+        response.contains("{\"error\":\"the request took longer than 1 s\"}"),
+        "{response}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    let (code, stderr) = server.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.trim_end().ends_with("stopped"), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error() {
+    let run = TestRun::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_infer"))
+        .args([
+            "serve",
+            "--run",
+            run.dir().to_str().unwrap(),
+            "--port",
+            &port,
+        ])
+        .args(["--data-dir", run.data_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with(&format!("error: cannot listen on 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
