@@ -24,6 +24,10 @@ fi
 bash scripts/e2e/install.sh \
   || echo "warning: the browser test cannot run here (see above); under CI=true it fails"
 
+# The export check's Python environment: numpy and safetensors in a venv.
+bash scripts/export/install.sh \
+  || echo "warning: the export check cannot run here (see above); under CI=true it fails"
+
 # Vulkan loaders complain without a runtime directory; give them a private one.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   XDG_RUNTIME_DIR=$(mktemp -d)

@@ -6,6 +6,7 @@
 //! cargo run --release -p infer -- [--run artifacts/tutorial] [--index 0 --count 5] [--all] [--json]
 //! cargo run --release -p infer -- --image a.png b.jpg [--save-preprocessed DIR] [--json]
 //! cargo run --release -p infer -- serve [--run artifacts/tutorial] [--port 8000]
+//! cargo run --release -p infer -- export [--run artifacts/tutorial] --out model.safetensors
 //! ```
 
 mod images;
@@ -41,17 +42,35 @@ struct Cli {
 enum Command {
     /// Serve a page to draw a digit on and a JSON API for predictions, over HTTP.
     Serve(serve::ServeArgs),
+    /// Write the model's weights in a format other tools read.
+    Export(ExportArgs),
 }
 
-/// Which trained model to load, where, and where the MNIST files are.
+/// Which trained run to read.
 #[derive(Args, Debug)]
-struct ModelArgs {
+struct RunArgs {
     /// The run directory (default: the newest run under --artifacts).
     #[arg(long)]
     run: Option<PathBuf>,
     /// Where runs are looked for when --run is not given.
     #[arg(long, default_value = "artifacts")]
     artifacts: PathBuf,
+}
+
+impl RunArgs {
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.run {
+            Some(run) => Ok(run.clone()),
+            None => runs::newest_run(&self.artifacts),
+        }
+    }
+}
+
+/// Which trained model to load, where, and where the MNIST files are.
+#[derive(Args, Debug)]
+struct ModelArgs {
+    #[command(flatten)]
+    run: RunArgs,
     /// flex, ndarray or wgpu.
     #[arg(long, default_value = "flex")]
     backend: Backend,
@@ -70,10 +89,7 @@ struct Loaded {
 
 impl ModelArgs {
     fn load(&self) -> anyhow::Result<Loaded> {
-        let run_dir = match &self.run {
-            Some(run) => run.clone(),
-            None => runs::newest_run(&self.artifacts)?,
-        };
+        let run_dir = self.run.dir()?;
         let device = self.backend.device()?;
         let (model, config) = model::load_mnist_model(&run_dir, &device)?;
         Ok(Loaded {
@@ -83,6 +99,40 @@ impl ModelArgs {
             device,
         })
     }
+}
+
+/// `infer export`: the weights, the architecture in the file's metadata.
+#[derive(Args, Debug)]
+struct ExportArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// The file format (SafeTensors: tensors in PyTorch's nn.Linear layout).
+    #[arg(long, value_enum, default_value = "safetensors")]
+    format: ExportFormat,
+    /// The file to write (replaced whole, never left half-written).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ExportFormat {
+    Safetensors,
+}
+
+fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    let run_dir = args.run.dir()?;
+    let (model, config) = model::load_mnist_model(&run_dir, &Device::flex())?;
+    match args.format {
+        ExportFormat::Safetensors => model::export_safetensors(&model, &config, &args.out)?,
+    }
+    println!(
+        "wrote {} ({}, {} parameters) from run {}",
+        args.out.display(),
+        config.describe(),
+        config.num_params(),
+        run_dir.display()
+    );
+    Ok(())
 }
 
 /// What to read when no subcommand is given.
@@ -116,6 +166,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Some(Command::Serve(args)) => serve::serve(args),
+        Some(Command::Export(args)) => export(args),
         None => read(&cli.read),
     };
     match result {

@@ -65,9 +65,9 @@ pub struct MlpConfig {
 /// Three fully connected layers: `inputs -> hidden1 -> hidden2 -> classes`.
 #[derive(Module, Debug)]
 pub struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
-    fc3: Linear,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
+    pub(crate) fc3: Linear,
     activation: ActivationLayer,
 }
 

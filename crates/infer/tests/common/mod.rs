@@ -13,13 +13,18 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 /// `<tmp>/run` holds model.json, model.bpk and a test.json claiming 62.5%
-/// accuracy; `<tmp>/mnist` holds 200 training and 100 test images.
+/// accuracy; `<tmp>/mnist` holds 200 training and (by default) 100 test images.
 pub struct TestRun {
     root: TempDir,
 }
 
 impl TestRun {
     pub fn new() -> Self {
+        Self::with_test_images(100)
+    }
+
+    /// [`TestRun::new`] with `test` test images.
+    pub fn with_test_images(test: usize) -> Self {
         let root = tempfile::tempdir().unwrap();
         let run = root.path().join("run");
         std::fs::create_dir(&run).unwrap();
@@ -32,7 +37,7 @@ impl TestRun {
         .unwrap();
         let mnist = root.path().join("mnist");
         std::fs::create_dir(&mnist).unwrap();
-        data::synthetic::write_learnable(&mnist, 200, 100).unwrap();
+        data::synthetic::write_learnable(&mnist, 200, test).unwrap();
         Self { root }
     }
 

@@ -1,0 +1,132 @@
+//! The weights in SafeTensors, a format other tools read (PyTorch, NumPy,
+//! JAX...), written through Burn's `SafetensorsStore`.
+//!
+//! Tensors (f32, little-endian), in PyTorch's `nn.Linear` layout:
+//!
+//! ```text
+//! fc1.weight [hidden1, inputs]   fc1.bias [hidden1]
+//! fc2.weight [hidden2, hidden1]  fc2.bias [hidden2]
+//! fc3.weight [classes, hidden2]  fc3.bias [classes]
+//! ```
+//!
+//! so that `logits = x @ W.T + b` layer by layer, with the activation after
+//! `fc1` and `fc2`, softmax after `fc3`, and `x = pixel / 255 - 0.5` (the
+//! 784 pixels row-major). The file's metadata says the same in
+//! [`METADATA_KEYS`], plus the architecture as `model.json` writes it.
+
+use std::path::Path;
+
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+
+use crate::{Mlp, MlpConfig};
+
+/// Metadata keys written besides Burn's own (`format`, `producer`, `version`).
+pub const METADATA_KEYS: [&str; 5] = ["architecture", "layers", "layout", "input", "output"];
+
+/// Why the export failed; names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {reason}")]
+pub struct ExportError {
+    pub path: std::path::PathBuf,
+    pub reason: String,
+}
+
+/// Writes `model`'s weights and `config` to `path` as SafeTensors. The file
+/// appears whole or not at all: Burn writes it beside `path` and renames it.
+pub fn export_safetensors(model: &Mlp, config: &MlpConfig, path: &Path) -> Result<(), ExportError> {
+    let architecture =
+        serde_json::to_string(config).expect("a config of numbers and names serialises");
+    let values = [
+        architecture,
+        "fc1 -> activation -> fc2 -> activation -> fc3 -> softmax".to_string(),
+        "torch.nn.Linear: weight [out, in], bias [out], y = x @ weight.T + bias; float32"
+            .to_string(),
+        format!(
+            "[batch, {}] float32, x = pixel / 255 - 0.5, pixels row-major",
+            config.inputs
+        ),
+        format!(
+            "[batch, {}] logits; softmax gives the class probabilities",
+            config.classes
+        ),
+    ];
+    let mut store = SafetensorsStore::from_file(path)
+        .overwrite(true)
+        .with_to_adapter(BurnToPyTorchAdapter);
+    for (key, value) in METADATA_KEYS.into_iter().zip(values) {
+        store = store.metadata(key, value);
+    }
+    model.save_into(&mut store).map_err(|error| ExportError {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    #[test]
+    fn the_file_holds_pytorch_layout_weights_and_the_architecture() {
+        let device = Device::flex();
+        let config = MlpConfig::new().with_hidden1(5).with_hidden2(4);
+        let model = config.init(&device);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        export_safetensors(&model, &config, &path).unwrap();
+
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let metadata = header.metadata().as_ref().unwrap();
+        let stored: MlpConfig = serde_json::from_str(&metadata["architecture"]).unwrap();
+        assert_eq!(stored, config);
+        assert!(METADATA_KEYS.iter().all(|key| metadata.contains_key(*key)));
+
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = file.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "fc1.bias",
+                "fc1.weight",
+                "fc2.bias",
+                "fc2.weight",
+                "fc3.bias",
+                "fc3.weight"
+            ]
+        );
+        let weight = file.tensor("fc1.weight").unwrap();
+        assert_eq!(weight.shape(), [5, 784]);
+        assert_eq!(weight.dtype(), safetensors::Dtype::F32);
+        // Row o of the file is column o of Burn's [in, out] weight.
+        let values: Vec<f32> = weight
+            .data()
+            .chunks(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let burn_weight: Vec<f32> = model.fc1.weight.val().into_data().try_to_vec().unwrap();
+        for out in 0..5 {
+            for input in [0, 1, 400, 783] {
+                assert_eq!(values[out * 784 + input], burn_weight[input * 5 + out]);
+            }
+        }
+        assert_eq!(file.tensor("fc3.bias").unwrap().shape(), [10]);
+    }
+
+    #[test]
+    fn an_unwritable_path_names_the_file() {
+        let device = Device::flex();
+        let config = MlpConfig::new();
+        let model = config.init(&device);
+        let path = Path::new("/nonexistent-dir/model.safetensors");
+        let error = export_safetensors(&model, &config, path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("cannot write /nonexistent-dir/model.safetensors: "),
+            "{error}"
+        );
+    }
+}
