@@ -3,24 +3,31 @@
 //!
 //! ```text
 //! cargo run --release -p train -- --config configs/default.toml [--epochs 1] [--backend wgpu] ...
+//! cargo run --release -p train -- --resume artifacts/tutorial
 //! ```
 
+mod checkpoint;
 mod config;
 mod renderer;
 mod run_dir;
+mod signals;
 mod training;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::bail;
+use burn::train::Interrupter;
 use clap::Parser;
 use data::Fetcher;
 
 use config::{Overrides, TrainConfig};
-use renderer::EpochMetrics;
+use renderer::{EpochMetrics, Split};
 use run_dir::RunDir;
+use signals::SignalWatch;
+use training::Ending;
 
 /// Train the MNIST tutorial network (784-64-64-10, Adam, cross-entropy) with Burn.
 #[derive(Parser, Debug)]
@@ -34,6 +41,12 @@ struct Cli {
     /// Replace an earlier run of the same name instead of numbering a new one.
     #[arg(long)]
     overwrite: bool,
+    /// Continue an interrupted run from its last checkpoint, with the config it
+    /// was started with (only --data-dir and --plain may be given besides).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
+        "config", "overwrite", "epochs", "batch_size", "lr", "seed", "backend", "artifacts", "run_name",
+    ])]
+    resume: Option<PathBuf>,
     /// One line per epoch even when stdout is a terminal (no dashboard).
     #[arg(long)]
     plain: bool,
@@ -43,7 +56,7 @@ fn main() -> ExitCode {
     model::flush_denormals_to_zero();
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -51,18 +64,49 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
-    let mut config = match &cli.config {
-        Some(path) => TrainConfig::load(path)?,
-        None => TrainConfig::default(),
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let (config, resume) = match &cli.resume {
+        Some(run_dir) => {
+            let mut config = TrainConfig::load(&run_dir.join("config.toml"))?;
+            config.apply(&cli.overrides)?;
+            let latest = checkpoint::read_latest(run_dir)?;
+            if latest.epoch >= config.epochs {
+                bail!(
+                    "{} finished all {} epochs already: nothing to resume",
+                    run_dir.display(),
+                    config.epochs
+                );
+            }
+            (config, Some((run_dir.clone(), latest)))
+        }
+        None => {
+            let mut config = match &cli.config {
+                Some(path) => TrainConfig::load(path)?,
+                None => TrainConfig::default(),
+            };
+            config.apply(&cli.overrides)?;
+            (config, None)
+        }
     };
-    config.apply(&cli.overrides)?;
+    // Burn builds a resumed optimizer state on its default device first: make
+    // that the run's backend rather than the first one compiled in (wgpu).
+    // SAFETY: no other thread runs yet.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        unsafe { std::env::set_var("BURN_DEVICE", config.backend.to_string()) };
+    }
     // The device first: a missing GPU should fail before any download.
     let device = config.backend.device()?;
     let located = Fetcher::default().locate(config.data_dir.as_deref())?;
     let mnist = data::load_dir(&located.dir)?;
-    let run = RunDir::create(&config.artifacts, &config.run_name, cli.overwrite)?;
-    run.write("config.toml", config.to_toml().as_bytes())?;
+    let run = match &resume {
+        Some((run_dir, _)) => RunDir::open(run_dir)?,
+        None => {
+            let run = RunDir::create(&config.artifacts, &config.run_name, cli.overwrite)?;
+            run.write("config.toml", config.to_toml().as_bytes())?;
+            run
+        }
+    };
+    let resume = resume.map(|(_, latest)| latest);
 
     let model_config = config.model_config(data::IMAGE_PIXELS, data::NUM_CLASSES);
     println!(
@@ -83,8 +127,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         located.source
     );
     println!("run directory: {}", run.path().display());
+    if let Some(latest) = &resume {
+        println!("resuming after epoch {} of {}", latest.epoch, config.epochs);
+    }
 
     let dashboard = !cli.plain && std::io::stdout().is_terminal();
+    let resume_hint = resume_hint(run.path());
+    let interrupter = Interrupter::new();
+    let watch = SignalWatch::start(interrupter.clone(), resume_hint.clone())?;
     let outcome = training::fit(
         &config,
         Arc::new(mnist.train),
@@ -92,6 +142,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         &device,
         &run,
         dashboard,
+        resume.as_ref(),
+        (interrupter, &watch),
     )?;
 
     if dashboard {
@@ -100,7 +152,39 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             println!("{}", epoch.line(config.epochs));
         }
     }
-    model::save_model(run.path(), &outcome.model_config, &outcome.model)?;
+    let (model, test, stopped_early) = match outcome.ending {
+        Ending::Finished {
+            model,
+            test,
+            stopped_early,
+        } => (model, test, stopped_early),
+        Ending::Interrupted { signal } => {
+            eprintln!(
+                "training interrupted by {} during epoch {} of {}. {}",
+                signals::name(signal),
+                outcome.epochs.len() + 1,
+                config.epochs,
+                kept(run.path(), &resume_hint)
+            );
+            return Ok(ExitCode::from(128 + signal as u8));
+        }
+        Ending::Diverged(divergence) => {
+            let split = match divergence.split {
+                Split::Train => "training",
+                Split::Valid => "evaluation",
+            };
+            bail!(
+                "training diverged: the {split} loss became {} at epoch {}, batch {} (learning \
+                 rate {:e}); lower optimizer.learning_rate. {}",
+                divergence.loss,
+                divergence.epoch,
+                divergence.batch,
+                config.optimizer.learning_rate,
+                kept(run.path(), &resume_hint)
+            );
+        }
+    };
+    model::save_model(run.path(), &outcome.model_config, &model)?;
     let mut csv = String::from(EpochMetrics::CSV_HEADER);
     for epoch in &outcome.epochs {
         csv.push('\n');
@@ -108,7 +192,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     csv.push('\n');
     run.write("metrics.csv", csv.as_bytes())?;
-    let test = &outcome.test;
+    let test = &test;
     let summary = serde_json::json!({
         "test_loss": test.loss,
         "test_accuracy": test.accuracy(),
@@ -117,11 +201,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         "epochs_completed": outcome.epochs.len(),
         "seconds_per_epoch": outcome.epochs.iter().map(|e| e.seconds).collect::<Vec<_>>(),
         "backend": config.backend.to_string(),
-        "stopped_early": outcome.stopped_early,
+        "stopped_early": stopped_early,
     });
     run.write("test.json", format!("{summary:#}\n").as_bytes())?;
 
-    if let Some(reason) = &outcome.stopped_early {
+    if let Some(reason) = &stopped_early {
         println!(
             "training stopped during epoch {} of {} ({reason}); the model holds the weights \
              reached so far",
@@ -141,5 +225,26 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         run.path().display(),
         run.path().display()
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `resume with: cargo run --release -p train -- --resume <run>`
+fn resume_hint(run: &Path) -> String {
+    format!(
+        "Resume with: cargo run --release -p train -- --resume {}",
+        run.display()
+    )
+}
+
+/// What is left of the run after an early end: its last complete checkpoint,
+/// if an epoch finished (every write has ended once training has returned).
+fn kept(run: &Path, hint: &str) -> String {
+    match checkpoint::read_latest(run) {
+        Ok(latest) => format!(
+            "The checkpoint of epoch {} is in {}. {hint}",
+            latest.epoch,
+            run.join(checkpoint::CHECKPOINT_DIR).display()
+        ),
+        Err(_) => "No epoch finished, so there is no checkpoint: start the run again.".into(),
+    }
 }

@@ -12,16 +12,16 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use burn::train::LearnerSummary;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId, MetricName, NumericEntry};
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
+use burn::train::{Interrupter, LearnerSummary};
 
 /// One finished epoch. Accuracies are fractions in [0, 1], losses mean cross-entropy.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// 1-based.
     pub epoch: usize,
@@ -69,43 +69,114 @@ impl EpochMetrics {
 /// and the code that writes the run directory.
 pub type History = Arc<Mutex<Vec<EpochMetrics>>>;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Split {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Split {
     Train,
     Valid,
 }
 
-/// Records every epoch, then shows it on the dashboard or as a plain line.
+/// A loss that stopped being a finite number: where it happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    /// 1-based.
+    pub epoch: usize,
+    /// 1-based batch of that epoch's split.
+    pub batch: usize,
+    pub split: Split,
+    /// The running mean loss of the epoch's split when it was seen (NaN or infinite).
+    pub loss: f64,
+}
+
+/// Why training stopped early, as seen while it ran. Burn's dashboard clears
+/// the stop request when training ends, so the renderer keeps it here.
+#[derive(Clone, Debug, Default)]
+pub struct Stops {
+    pub divergence: Option<Divergence>,
+    /// The stop request's reason, `Some("")` when it gave none.
+    pub interruption: Option<String>,
+    /// The error training failed on (a checkpoint that could not be written).
+    pub error: Option<String>,
+}
+
+/// Records every epoch, then shows it on the dashboard or as a plain line;
+/// stops training when the loss is not finite.
 pub struct EpochRenderer {
     dashboard: Option<Box<dyn MetricsRenderer>>,
     history: History,
+    interrupter: Interrupter,
+    stops: Arc<Mutex<Stops>>,
     names: HashMap<MetricId, MetricName>,
     finals: HashMap<(Split, String), f64>,
     total_epochs: usize,
+    /// The epoch in progress (1-based) and the batches of its current split so far.
+    epoch: usize,
+    batches: usize,
     epoch_started: Instant,
 }
 
 impl EpochRenderer {
     /// With `dashboard`, every event is forwarded to it; without, one line per epoch
-    /// goes to stdout.
-    pub fn new(dashboard: Option<Box<dyn MetricsRenderer>>, history: History) -> Self {
+    /// goes to stdout. A non-finite loss asks `interrupter` to stop and is
+    /// recorded in `stops`.
+    pub fn new(
+        dashboard: Option<Box<dyn MetricsRenderer>>,
+        history: History,
+        interrupter: Interrupter,
+        stops: Arc<Mutex<Stops>>,
+    ) -> Self {
         Self {
             dashboard,
             history,
+            interrupter,
+            stops,
             names: HashMap::new(),
             finals: HashMap::new(),
             total_epochs: 0,
+            epoch: 1,
+            batches: 0,
             epoch_started: Instant::now(),
         }
     }
 
-    fn record(&mut self, split: Split, state: &MetricState) {
+    /// Keeps the epoch's final values; checks every value of the loss. Returns
+    /// whether the state should reach the dashboard (a non-finite value would
+    /// break its plots).
+    fn record(&mut self, split: Split, state: &MetricState) -> bool {
+        let MetricState::Numeric(entry, Some(value)) = state else {
+            return true;
+        };
+        let Some(name) = self
+            .names
+            .get(&entry.metric_id)
+            .map(|name| name.to_string())
+        else {
+            return true;
+        };
         // Burn sends a running value per batch and, at the end of each split, a
         // `Final` value computed over the whole epoch: keep that one.
-        if let MetricState::Numeric(entry, Some(NumericEntry::Final(value))) = state
-            && let Some(name) = self.names.get(&entry.metric_id)
-        {
-            self.finals.insert((split, name.to_string()), *value);
+        if let NumericEntry::Final(value) = value {
+            self.finals.insert((split, name.clone()), *value);
+        } else if name == "Loss" {
+            self.batches += 1;
+        }
+        let current = value.current();
+        if name == "Loss" && !current.is_finite() {
+            self.diverged(split, current);
+        }
+        current.is_finite()
+    }
+
+    fn diverged(&mut self, split: Split, loss: f64) {
+        let mut stops = self.stops.lock().expect("stops lock");
+        if stops.divergence.is_none() {
+            stops.divergence = Some(Divergence {
+                epoch: self.epoch,
+                batch: self.batches.max(1),
+                split,
+                loss,
+            });
+            self.interrupter
+                .stop(Some("the loss is not a finite number"));
         }
     }
 
@@ -127,6 +198,7 @@ impl EpochRenderer {
             valid_accuracy: percent(self.final_value(Split::Valid, "Accuracy")),
         };
         self.finals.clear();
+        self.epoch = epoch + 1;
         if self.dashboard.is_none() {
             let mut stdout = std::io::stdout().lock();
             // A closed stdout (`| head`) must not stop training.
@@ -145,19 +217,31 @@ impl EpochRenderer {
 
 impl MetricsRendererTraining for EpochRenderer {
     fn update_train(&mut self, state: MetricState) {
-        self.record(Split::Train, &state);
-        self.forward(|d| d.update_train(state));
+        if self.record(Split::Train, &state) {
+            self.forward(|d| d.update_train(state));
+        }
     }
 
     fn update_valid(&mut self, state: MetricState) {
-        self.record(Split::Valid, &state);
-        self.forward(|d| d.update_valid(state));
+        if self.record(Split::Valid, &state) {
+            self.forward(|d| d.update_valid(state));
+        }
     }
 
     fn on_train_end(
         &mut self,
         summary: Option<LearnerSummary>,
     ) -> Result<(), Box<dyn std::error::Error>> {
+        // Before the dashboard clears it.
+        {
+            let mut stops = self.stops.lock().expect("stops lock");
+            if let Some(interruption) = self.interrupter.interruption() {
+                stops.interruption = Some(interruption.reason.unwrap_or_default());
+            }
+            if let Some(error) = self.interrupter.error() {
+                stops.error = Some(error.to_string());
+            }
+        }
         // Plain mode prints its own summary (the test metrics) afterwards.
         match self.dashboard.as_deref_mut() {
             Some(dashboard) => dashboard.on_train_end(summary),
@@ -175,6 +259,7 @@ impl TrainingProgressLogger for EpochRenderer {
         label: Option<&str>,
     ) {
         self.total_epochs = total_epochs;
+        self.epoch = starting_epoch.max(1);
         self.forward(|d| d.start(total_epochs, starting_epoch, total_items, label));
     }
 
@@ -187,6 +272,7 @@ impl TrainingProgressLogger for EpochRenderer {
         if split == "train" {
             self.epoch_started = Instant::now();
         }
+        self.batches = 0;
         self.forward(|d| d.start_split(split, total_items));
     }
 
@@ -264,10 +350,20 @@ mod tests {
         MetricState::Numeric(entry, Some(value))
     }
 
-    #[test]
-    fn keeps_the_final_value_of_each_split_per_epoch() {
+    /// A plain renderer with the loss and accuracy registered.
+    fn renderer() -> (
+        EpochRenderer,
+        History,
+        Interrupter,
+        Arc<Mutex<Stops>>,
+        MetricId,
+        MetricId,
+    ) {
         let history = History::default();
-        let mut renderer = EpochRenderer::new(None, history.clone());
+        let interrupter = Interrupter::new();
+        let stops = Arc::new(Mutex::new(Stops::default()));
+        let mut renderer =
+            EpochRenderer::new(None, history.clone(), interrupter.clone(), stops.clone());
         let loss = MetricId::new(Arc::new("Loss".to_string()));
         let accuracy = MetricId::new(Arc::new("Accuracy".to_string()));
         renderer.register_metric(MetricDefinition::new(loss.clone(), &LossMetric::new()));
@@ -275,6 +371,51 @@ mod tests {
             accuracy.clone(),
             &AccuracyMetric::new(),
         ));
+        (renderer, history, interrupter, stops, loss, accuracy)
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_training_and_says_where() {
+        let (mut renderer, _, interrupter, stops, loss, accuracy) = renderer();
+        renderer.start(3, 1, None, None);
+        renderer.start_split("train", 10);
+        renderer.update_train(numeric(&loss, NumericEntry::Value(2.0)));
+        renderer.update_train(numeric(&accuracy, NumericEntry::Value(f64::NAN)));
+        renderer.update_train(numeric(&loss, NumericEntry::Final(1.0)));
+        renderer.start_split("valid", 10);
+        renderer.update_valid(numeric(&loss, NumericEntry::Value(1.0)));
+        renderer.update_epoch(1);
+        assert!(
+            !interrupter.should_stop(),
+            "finite losses and a NaN accuracy do not stop"
+        );
+
+        renderer.start_split("train", 10);
+        renderer.update_train(numeric(&loss, NumericEntry::Value(3.0)));
+        renderer.update_train(numeric(&loss, NumericEntry::Value(4.0)));
+        renderer.update_train(numeric(&loss, NumericEntry::Value(f64::INFINITY)));
+        renderer.update_train(numeric(&loss, NumericEntry::Value(f64::NAN)));
+        assert!(interrupter.should_stop());
+        let seen = stops.lock().unwrap().divergence.clone().unwrap();
+        assert_eq!(
+            seen,
+            Divergence {
+                epoch: 2,
+                batch: 3,
+                split: Split::Train,
+                loss: f64::INFINITY
+            }
+        );
+        renderer.on_train_end(None).unwrap();
+        assert_eq!(
+            stops.lock().unwrap().interruption.as_deref(),
+            Some("the loss is not a finite number")
+        );
+    }
+
+    #[test]
+    fn keeps_the_final_value_of_each_split_per_epoch() {
+        let (mut renderer, history, _, _, loss, accuracy) = renderer();
         renderer.start(2, 1, None, None);
         renderer.start_split("train", 100);
         // Running values are ignored; the split's Final value is kept.

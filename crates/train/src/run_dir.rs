@@ -5,6 +5,8 @@
 //! metrics.csv   one row per epoch: seconds, train and evaluation loss/accuracy
 //! test.json     the final test loss and accuracy over all test images
 //! model.json    the architecture, model.bpk the weights (read by `infer`)
+//! checkpoint/   the last two epochs' model, optimizer and schedule, and
+//!               latest.json, the newest complete one (see `checkpoint.rs`)
 //! learner/      Burn's Learner logs (experiment.log, per-batch metric logs)
 //! ```
 //! A run never replaces an earlier one unless asked: a taken name gets `-2`, `-3`...
@@ -52,6 +54,16 @@ impl RunDir {
             }
         }
         unreachable!("some numbered name is free")
+    }
+
+    /// An existing run directory, to resume.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if !path.is_dir() {
+            anyhow::bail!("{} is not a run directory", path.display());
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {

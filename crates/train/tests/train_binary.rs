@@ -3,36 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-
-/// Trains on `data` into `artifacts/<name>` with `extra` flags; returns the output.
-fn train(data: &Path, artifacts: &Path, name: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--artifacts",
-        artifacts.to_str().unwrap(),
-        "--run-name",
-        name,
-    ];
-    args.extend_from_slice(extra);
-    run(&train_bin(), &args, artifacts)
-}
-
-/// metrics.csv without the seconds column.
-fn metrics_without_time(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("metrics.csv"))
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let mut fields: Vec<&str> = line.split(',').collect();
-            fields.remove(1);
-            fields.join(",")
-        })
-        .collect()
-}
 
 #[test]
 fn without_a_terminal_it_prints_one_plain_line_per_epoch_and_writes_the_run() {

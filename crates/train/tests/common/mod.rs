@@ -78,3 +78,30 @@ pub fn test_json(run: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(run.join("test.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
+
+/// Trains on `data` into `artifacts/<name>` with `extra` flags; returns the output.
+pub fn train(data: &Path, artifacts: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+        "--run-name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    run(&train_bin(), &args, artifacts)
+}
+
+/// metrics.csv without the seconds column.
+pub fn metrics_without_time(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split(',').collect();
+            fields.remove(1);
+            fields.join(",")
+        })
+        .collect()
+}

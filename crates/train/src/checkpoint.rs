@@ -1,0 +1,343 @@
+//! Per-epoch checkpoints, so that a run survives Ctrl-C, a crash or a kill.
+//!
+//! ```text
+//! <run>/checkpoint/model-<e>.bpk      the weights after epoch e      (Burn's FileCheckpointer,
+//! <run>/checkpoint/optim-<e>.bpk      Adam's moments and step count   each file written to a
+//! <run>/checkpoint/scheduler-<e>.bpk  the learning-rate schedule      scratch file and renamed)
+//! <run>/checkpoint/latest.json        the newest epoch whose three files are all on disk,
+//!                                     with the metrics of every epoch up to it
+//! ```
+//!
+//! Burn saves the three parts on three threads; [`Journal`] learns when all
+//! three of an epoch are written and only then replaces `latest.json`
+//! (atomically): that is the commit point. The last two epochs are kept, so
+//! the one `latest.json` names is never deleted while the next is written.
+//! The data order needs no state: the shuffle of epoch e is a function of the
+//! seed and e ([`ResumedLoader`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use burn::data::dataloader::{DataLoader, DataLoaderIterator};
+use burn::tensor::Device;
+use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
+use serde::{Deserialize, Serialize};
+
+use crate::renderer::{EpochMetrics, History};
+
+/// The checkpoint directory inside a run directory.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// The commit file inside [`CHECKPOINT_DIR`].
+pub const LATEST_FILE: &str = "latest.json";
+/// The three files Burn writes per epoch, `<part>-<epoch>.bpk`.
+const PARTS: [&str; 3] = ["model", "optim", "scheduler"];
+
+/// What `latest.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Latest {
+    /// The newest epoch (1-based) whose model, optimizer and scheduler files
+    /// are complete.
+    pub epoch: usize,
+    /// Metrics of epochs 1 to `epoch`.
+    pub epochs: Vec<EpochMetrics>,
+}
+
+/// Records which parts of each epoch are saved and commits an epoch when all
+/// of them are.
+pub struct Journal {
+    dir: PathBuf,
+    history: History,
+    saved: Mutex<HashMap<usize, Vec<&'static str>>>,
+}
+
+impl Journal {
+    pub fn new(run_dir: &Path, history: History) -> Arc<Self> {
+        Arc::new(Self {
+            dir: run_dir.join(CHECKPOINT_DIR),
+            history,
+            saved: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Burn's three checkpointers for this run, each reporting to the journal.
+    pub fn checkpointers(self: &Arc<Self>) -> (Recorded, Recorded, Recorded) {
+        let part = |name: &'static str| Recorded {
+            inner: FileCheckpointer::new(&self.dir, name),
+            part: name,
+            journal: Arc::clone(self),
+        };
+        (part(PARTS[0]), part(PARTS[1]), part(PARTS[2]))
+    }
+
+    fn part_saved(&self, epoch: usize, part: &'static str) -> Result<(), CheckpointerError> {
+        let complete = {
+            let mut saved = self.saved.lock().expect("journal lock");
+            let parts = saved.entry(epoch).or_default();
+            parts.push(part);
+            let complete = parts.len() == PARTS.len();
+            if complete {
+                saved.remove(&epoch);
+            }
+            complete
+        };
+        if complete {
+            self.commit(epoch).map_err(|error| {
+                CheckpointerError::IOError(std::io::Error::other(format!("{error:#}")))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn commit(&self, epoch: usize) -> anyhow::Result<()> {
+        let epochs: Vec<EpochMetrics> = self
+            .history
+            .lock()
+            .expect("history lock")
+            .iter()
+            .filter(|metrics| metrics.epoch <= epoch)
+            .cloned()
+            .collect();
+        let latest = Latest { epoch, epochs };
+        let path = self.dir.join(LATEST_FILE);
+        let json = serde_json::to_vec_pretty(&latest).expect("numbers serialise");
+        data::write_atomic(&path, &json).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// Burn's [`FileCheckpointer`] for one part, telling the [`Journal`] when a
+/// save is complete.
+pub struct Recorded {
+    inner: FileCheckpointer,
+    part: &'static str,
+    journal: Arc<Journal>,
+}
+
+impl<R: Checkpoint> Checkpointer<R> for Recorded {
+    fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
+        self.inner.save(epoch, record)?;
+        self.journal.part_saved(epoch, self.part)
+    }
+
+    fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
+        Checkpointer::<R>::delete(&self.inner, epoch)
+    }
+
+    fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
+        self.inner.restore(epoch)
+    }
+}
+
+/// Reads `<run>/checkpoint/latest.json` and checks the files it names are
+/// there, so that a resume fails with a clear error rather than inside Burn.
+/// Also removes scratch files a kill may have left behind.
+pub fn read_latest(run_dir: &Path) -> anyhow::Result<Latest> {
+    let dir = run_dir.join(CHECKPOINT_DIR);
+    let path = dir.join(LATEST_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{} has no complete checkpoint ({} is missing): no epoch finished; start the run again",
+            run_dir.display(),
+            path.display()
+        ),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    let latest: Latest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a checkpoint record", path.display()))?;
+    for part in PARTS {
+        let file = dir.join(format!("{part}-{}.bpk", latest.epoch));
+        if !file.is_file() {
+            bail!(
+                "{} names epoch {}, but {} is missing",
+                path.display(),
+                latest.epoch,
+                file.display()
+            );
+        }
+    }
+    remove_scratch_files(&dir)?;
+    Ok(latest)
+}
+
+/// Deletes the `*.tmp` files an interrupted write leaves in `dir`.
+fn remove_scratch_files(dir: &Path) -> anyhow::Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|extension| extension == "tmp") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the scratch file {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The training loader of a resumed run: the data order of epoch e is the one
+/// an uninterrupted run has at epoch e.
+///
+/// Burn's shuffling loader forks its random generator once when the Learner
+/// moves it to the device and once per epoch (each `iter`). On resume after
+/// `finished_epochs`, the moved loader is advanced by that many epochs
+/// (creating an iterator shuffles indices only; no data is loaded).
+pub struct ResumedLoader<O> {
+    inner: Arc<dyn DataLoader<O>>,
+    finished_epochs: usize,
+}
+
+impl<O> ResumedLoader<O> {
+    pub fn new(inner: Arc<dyn DataLoader<O>>, finished_epochs: usize) -> Self {
+        Self {
+            inner,
+            finished_epochs,
+        }
+    }
+}
+
+impl<O: Send + 'static> DataLoader<O> for ResumedLoader<O> {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<O> + 'a> {
+        self.inner.iter()
+    }
+
+    fn num_items(&self) -> usize {
+        self.inner.num_items()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<O>> {
+        let moved = self.inner.to_device(device);
+        for _ in 0..self.finished_epochs {
+            drop(moved.iter());
+        }
+        moved
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<O>> {
+        self.inner.slice(start, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::data::dataloader::DataLoaderBuilder;
+    use data::{MnistBatcher, MnistDataset, MnistSplit};
+
+    fn metrics(epoch: usize) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            seconds: 0.5,
+            train_loss: 1.0 / epoch as f64,
+            train_accuracy: 0.5,
+            valid_loss: 0.25,
+            valid_accuracy: 0.75,
+        }
+    }
+
+    #[test]
+    fn an_epoch_is_committed_only_when_its_three_parts_are_saved() {
+        let run = tempfile::tempdir().unwrap();
+        let history = History::default();
+        history.lock().unwrap().extend([metrics(1), metrics(2)]);
+        let journal = Journal::new(run.path(), history);
+        std::fs::create_dir_all(run.path().join(CHECKPOINT_DIR)).unwrap();
+        journal.part_saved(1, "model").unwrap();
+        journal.part_saved(1, "optim").unwrap();
+        assert!(
+            read_latest(run.path())
+                .unwrap_err()
+                .to_string()
+                .contains("no complete checkpoint")
+        );
+        journal.part_saved(1, "scheduler").unwrap();
+        // The record is written, but the .bpk files it names are not there.
+        let error = read_latest(run.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("names epoch 1, but") && error.contains("model-1.bpk is missing"),
+            "{error}"
+        );
+        for part in PARTS {
+            std::fs::write(
+                run.path()
+                    .join(CHECKPOINT_DIR)
+                    .join(format!("{part}-1.bpk")),
+                b"x",
+            )
+            .unwrap();
+        }
+        let scratch = run.path().join(CHECKPOINT_DIR).join("model-2.bpk.77-0.tmp");
+        std::fs::write(&scratch, b"half").unwrap();
+        let latest = read_latest(run.path()).unwrap();
+        // Epoch 2 is in the history but not committed: only epoch 1's metrics.
+        assert_eq!(
+            latest,
+            Latest {
+                epoch: 1,
+                epochs: vec![metrics(1)]
+            }
+        );
+        assert!(!scratch.exists(), "scratch files are removed");
+    }
+
+    #[test]
+    fn a_broken_record_is_a_one_line_error() {
+        let run = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(run.path().join(CHECKPOINT_DIR)).unwrap();
+        std::fs::write(
+            run.path().join(CHECKPOINT_DIR).join(LATEST_FILE),
+            b"{\"epoch\": ",
+        )
+        .unwrap();
+        let error = format!("{:#}", read_latest(run.path()).unwrap_err());
+        assert!(
+            error.contains("latest.json is not a checkpoint record: "),
+            "{error}"
+        );
+    }
+
+    /// The labels of each epoch's batches, as a loader gives them after the
+    /// Learner's `to_device`.
+    fn epoch_orders(loader: &dyn DataLoader<data::MnistBatch>, epochs: usize) -> Vec<Vec<i32>> {
+        let moved = loader.to_device(&Device::flex());
+        (0..epochs)
+            .map(|_| {
+                moved
+                    .iter()
+                    .flat_map(|batch| {
+                        batch
+                            .unwrap()
+                            .targets
+                            .into_data()
+                            .try_to_vec::<i32>()
+                            .unwrap()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resumed_loader_continues_the_uninterrupted_data_order() {
+        let labels: Vec<u8> = (0..40).map(|i| (i % 10) as u8).collect();
+        let images = (0..40 * data::IMAGE_PIXELS)
+            .map(|p| (p / data::IMAGE_PIXELS) as u8)
+            .collect();
+        let split = Arc::new(MnistSplit::new(images, labels).unwrap());
+        let loader = || {
+            DataLoaderBuilder::new(MnistBatcher)
+                .batch_size(8)
+                .shuffle(42)
+                .build(MnistDataset::new(split.clone()))
+        };
+        let uninterrupted = epoch_orders(loader().as_ref(), 4);
+        assert_ne!(
+            uninterrupted[0], uninterrupted[1],
+            "epochs are shuffled differently"
+        );
+        let resumed = epoch_orders(&ResumedLoader::new(loader(), 2), 2);
+        assert_eq!(resumed, uninterrupted[2..]);
+    }
+}

@@ -1,0 +1,430 @@
+//! Never losing a run: Ctrl-C then `--resume` ends exactly where an
+//! uninterrupted run ends; SIGKILL at random moments never leaves a run that
+//! cannot resume; a diverging loss stops with the epoch, batch and rate; a
+//! full disk is reported with the path.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Device;
+use common::*;
+
+/// 3,000 training images (94 batches an epoch) and 300 test images.
+fn data() -> tempfile::TempDir {
+    synthetic_mnist(3000, 300)
+}
+
+fn train_args<'a>(
+    data: &'a Path,
+    artifacts: &'a Path,
+    name: &'a str,
+    epochs: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+        "--run-name",
+        name,
+        "--epochs",
+        epochs,
+        "--plain",
+    ]
+}
+
+fn spawn(args: &[&str], cwd: &Path) -> Child {
+    Command::new(train_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, name: &str) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// The epoch `checkpoint/latest.json` names, if it exists.
+fn committed_epoch(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("checkpoint/latest.json")).ok()?;
+    let latest: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("latest.json is half-written: {error}: {text:?}"));
+    latest["epoch"].as_u64()
+}
+
+/// Waits until the run has committed at least `epoch`, or `child` exits.
+fn wait_for_epoch(child: &mut Child, run: &Path, epoch: u64) {
+    let started = Instant::now();
+    while committed_epoch(run).is_none_or(|committed| committed < epoch) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before epoch {epoch}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no epoch {epoch} after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The result fields of test.json that must match exactly.
+fn test_result(run: &Path) -> (f64, f64, u64) {
+    let json = test_json(run);
+    (
+        json["test_loss"].as_f64().unwrap(),
+        json["test_accuracy"].as_f64().unwrap(),
+        json["correct"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn ctrl_c_then_resume_ends_exactly_where_an_uninterrupted_run_ends() {
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let whole = train(
+        data.path(),
+        artifacts.path(),
+        "whole",
+        &["--epochs", "12", "--plain"],
+    );
+    assert_success(&whole);
+
+    let run = artifacts.path().join("cut");
+    let mut child = spawn(
+        &train_args(data.path(), artifacts.path(), "cut", "12"),
+        artifacts.path(),
+    );
+    wait_for_epoch(&mut child, &run, 2);
+    signal(&child, "-INT");
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("training interrupted by SIGINT (Ctrl-C) during epoch "),
+        "{err}"
+    );
+    assert!(
+        err.trim_end().ends_with(&format!(
+            "Resume with: cargo run --release -p train -- --resume {}",
+            run.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !run.join("model.bpk").exists(),
+        "an interrupted run saves no final model"
+    );
+    let stopped_after = committed_epoch(&run).unwrap();
+    assert!((2..12).contains(&stopped_after), "{stopped_after}");
+
+    let resumed = run_train(
+        &["--resume", run.to_str().unwrap(), "--plain"],
+        artifacts.path(),
+    );
+    assert_success(&resumed);
+    assert!(stdout(&resumed).contains(&format!("resuming after epoch {stopped_after} of 12")));
+    assert_eq!(
+        test_result(&run),
+        test_result(&artifacts.path().join("whole"))
+    );
+    assert_eq!(
+        metrics_without_time(&run),
+        metrics_without_time(&artifacts.path().join("whole"))
+    );
+
+    let again = run_train(&["--resume", run.to_str().unwrap()], artifacts.path());
+    let error = assert_one_line_error(&again);
+    assert!(
+        error.ends_with("finished all 12 epochs already: nothing to resume"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_the_run_still_resumes() {
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let run = artifacts.path().join("twice");
+    let mut child = spawn(
+        &train_args(data.path(), artifacts.path(), "twice", "100"),
+        artifacts.path(),
+    );
+    wait_for_epoch(&mut child, &run, 1);
+    // Two system calls microseconds apart: the second arrives long before
+    // the first has stopped training.
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signals to our own child, which has not been waited for.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGINT), 0);
+        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert!(
+        matches!(output.status.code(), Some(130 | 143)),
+        "{:?}: {err}",
+        output.status
+    );
+    assert!(err.contains("a second stop signal, "), "{err}");
+    assert!(err.contains(": stopped at once. Resume with: "), "{err}");
+    assert_whole(&run);
+    let resumed = run_train(
+        &["--resume", run.to_str().unwrap(), "--plain"],
+        artifacts.path(),
+    );
+    assert_success(&resumed);
+}
+
+/// Ctrl-C typed into Burn's dashboard (a terminal from util-linux's `script`)
+/// stops training like SIGINT, and the terminal is given back.
+#[test]
+fn ctrl_c_in_the_dashboard_stops_and_restores_the_terminal() {
+    use std::io::Write;
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "script (util-linux) is missing"
+        );
+        eprintln!("skipped: no `script` to give train a terminal");
+        return;
+    }
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let run = artifacts.path().join("tui");
+    let mut args = train_args(data.path(), artifacts.path(), "tui", "100");
+    args.retain(|arg| *arg != "--plain");
+    let command = format!("{} {}", train_bin().display(), args.join(" "));
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(artifacts.path())
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Two epochs: the dashboard has long been in raw mode with Ctrl-C re-enabled.
+    wait_for_epoch(&mut child, &run, 2);
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let screen = stdout(&output);
+    assert_eq!(output.status.code(), Some(130), "{screen}");
+    assert!(
+        screen.contains("training interrupted by SIGINT (Ctrl-C) during epoch "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Resume with: cargo run --release -p train -- --resume "),
+        "{screen}"
+    );
+    // The dashboard left the alternate screen and showed the cursor again.
+    assert!(
+        screen.contains("\x1b[?1049l") && screen.contains("\x1b[?25h"),
+        "{screen:?}"
+    );
+    assert!(committed_epoch(&run).is_some());
+}
+
+fn run_train(args: &[&str], cwd: &Path) -> std::process::Output {
+    run(&train_bin(), args, cwd)
+}
+
+/// Every file of the run is whole: config.toml and latest.json parse, and the
+/// models of every epoch kept load into the network. Scratch files (`*.tmp`)
+/// an interrupted write leaves are the only exception; a resume removes them.
+fn assert_whole(run: &Path) {
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.parse::<toml::Table>().is_ok(),
+        "config.toml is half-written: {config:?}"
+    );
+    committed_epoch(run);
+    let Ok(entries) = std::fs::read_dir(run.join("checkpoint")) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.starts_with("model-") && name.ends_with(".bpk") {
+            let record = ModuleRecord::load(&path)
+                .unwrap_or_else(|error| panic!("{name} does not load: {error}"));
+            model::MlpConfig::new()
+                .init(&Device::flex())
+                .try_load_record(record)
+                .unwrap_or_else(|error| panic!("{name} is not the network: {error}"));
+        }
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_never_leaves_a_run_that_cannot_resume() {
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    // Enough epochs (about 35 ms each) that twelve kills come before the end.
+    let epochs = "200";
+    let run = artifacts.path().join("killed");
+    let fresh = train_args(data.path(), artifacts.path(), "killed", epochs);
+    let resume = ["--resume", run.to_str().unwrap(), "--plain"];
+    // A fixed pseudo-random sequence of delays, 20 to 320 ms.
+    let mut state: u64 = 0x5eed;
+    let mut delay = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        Duration::from_millis(20 + (state >> 33) % 300)
+    };
+    let (mut kills, mut resumes, mut restarts) = (0, 0, 0);
+    let started = Instant::now();
+    while kills < 12 {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "{kills} kills in 240 s"
+        );
+        let mut child = if committed_epoch(&run).is_some() {
+            resumes += 1;
+            spawn(&resume, artifacts.path())
+        } else {
+            // Killed before any epoch finished: nothing to resume, start over.
+            restarts += 1;
+            let _ = std::fs::remove_dir_all(&run);
+            spawn(&fresh, artifacts.path())
+        };
+        std::thread::sleep(delay());
+        if child.try_wait().unwrap().is_some() {
+            panic!(
+                "the run ended before it was killed: {:?}",
+                child.wait_with_output()
+            );
+        }
+        signal(&child, "-KILL");
+        let status: ExitStatus = child.wait().unwrap();
+        assert!(!status.success());
+        kills += 1;
+        assert_whole(&run);
+    }
+    let last = run_train(&resume, artifacts.path());
+    assert_success(&last);
+    eprintln!("{kills} kills, {resumes} resumes, {restarts} fresh starts");
+
+    let whole = train(
+        data.path(),
+        artifacts.path(),
+        "whole",
+        &["--epochs", epochs, "--plain"],
+    );
+    assert_success(&whole);
+    assert_eq!(
+        test_result(&run),
+        test_result(&artifacts.path().join("whole"))
+    );
+    assert_eq!(
+        metrics_without_time(&run),
+        metrics_without_time(&artifacts.path().join("whole"))
+    );
+    let left: Vec<_> = std::fs::read_dir(run.join("checkpoint"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "scratch files left after the resume: {left:?}"
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_with_the_epoch_batch_and_rate() {
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "blown",
+        &["--lr", "1e30", "--plain"],
+    );
+    let error = assert_one_line_error(&output);
+    assert!(
+        error.starts_with(
+            "error: training diverged: the training loss became NaN at epoch 1, batch "
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains("(learning rate 1e30); lower optimizer.learning_rate."),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("No epoch finished, so there is no checkpoint: start the run again."),
+        "{error}"
+    );
+    let run = artifacts.path().join("blown");
+    assert!(!run.join("model.bpk").exists() && !run.join("test.json").exists());
+}
+
+#[test]
+fn resume_errors_are_one_line() {
+    let artifacts = tempfile::tempdir().unwrap();
+    let missing = artifacts.path().join("nothing");
+    let error = assert_one_line_error(&run_train(
+        &["--resume", missing.to_str().unwrap()],
+        artifacts.path(),
+    ));
+    assert!(error.contains("nothing/config.toml"), "{error}");
+
+    let data = data();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "started",
+        &["--lr", "1e30", "--plain"],
+    );
+    assert!(!output.status.success());
+    let run = artifacts.path().join("started");
+    let error = assert_one_line_error(&run_train(
+        &["--resume", run.to_str().unwrap()],
+        artifacts.path(),
+    ));
+    assert!(error.contains("has no complete checkpoint"), "{error}");
+}
+
+#[test]
+fn a_full_disk_is_reported_with_the_path() {
+    // A file size limit of 100 KiB: the first checkpoint's model or optimizer
+    // file (about 220 and 440 KB) cannot be written. SIGXFSZ is ignored so that
+    // the write fails instead of killing the process.
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let args = train_args(data.path(), artifacts.path(), "full", "2").join(" ");
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 100; exec {} {args}",
+            train_bin().display()
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let error = assert_one_line_error(&output);
+    assert!(error.starts_with("error: training failed: "), "{error}");
+    assert!(error.contains("/full/checkpoint/"), "{error}");
+    assert!(error.contains("-1.bpk"), "{error}");
+    assert!(error.contains("File too large"), "{error}");
+    assert!(!artifacts.path().join("full/model.bpk").exists());
+}
