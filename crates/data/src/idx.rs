@@ -79,14 +79,14 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
     read_labels_from(&mut source, path)
 }
 
-/// Parses the bytes of an (already decompressed) IDX images file; `path` only names
-/// the file in error messages.
+/// Parses the bytes of an IDX images file, raw or gzip-compressed; `path` only
+/// names the file in error messages.
 pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
     read_images_from(&mut slice_source(bytes), path)
 }
 
-/// Parses the bytes of an (already decompressed) IDX labels file; `path` only names
-/// the file in error messages.
+/// Parses the bytes of an IDX labels file, raw or gzip-compressed; `path` only
+/// names the file in error messages.
 pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     read_labels_from(&mut slice_source(bytes), path)
 }
@@ -165,11 +165,21 @@ fn open(path: &Path) -> Result<Source<'static>, DataError> {
     })
 }
 
+/// [`open`] for bytes in memory.
 fn slice_source(bytes: &[u8]) -> Source<'_> {
-    Source {
-        reader: Box::new(bytes),
-        gzipped: false,
-        available: bytes.len() as u64,
+    let len = bytes.len() as u64;
+    if bytes.starts_with(&GZIP_MAGIC) {
+        Source {
+            reader: Box::new(MultiGzDecoder::new(bytes)),
+            gzipped: true,
+            available: len.saturating_mul(MAX_DEFLATE_RATIO),
+        }
+    } else {
+        Source {
+            reader: Box::new(bytes),
+            gzipped: false,
+            available: len,
+        }
     }
 }
 
@@ -369,6 +379,22 @@ mod tests {
         let empty = images(0, 28, 28);
         assert_eq!(parse_images(&encode_images(&empty), &path).unwrap(), empty);
         assert!(parse_labels(&encode_labels(&[]), &path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bytes_in_memory_may_be_gzipped_too() {
+        let path = Path::new("mem");
+        let original = images(3, 28, 28);
+        let zipped = gzip(&encode_images(&original));
+        assert_eq!(parse_images(&zipped, path).unwrap(), original);
+        assert_eq!(
+            parse_labels(&gzip(&encode_labels(&labels(3))), path).unwrap(),
+            labels(3)
+        );
+        let error = parse_images(&zipped[..zipped.len() / 2], path)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("mem: "), "{error}");
     }
 
     #[test]

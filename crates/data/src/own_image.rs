@@ -84,7 +84,12 @@ fn decode_gray<R: BufRead + Seek>(
 ) -> Result<GrayImage, ImageError> {
     let decode = |error: image::ImageError| ImageError::Decode {
         path: path.to_path_buf(),
-        reason: error.to_string(),
+        // Some decoders end their messages with a newline: keep errors one line.
+        reason: error
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     let guess = || {
         open()?

@@ -80,12 +80,26 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 /// Reads the model saved in `dir` onto `device`: the architecture from `model.json`,
 /// then the weights from `model.bpk`, which must match it tensor for tensor.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|error| ModelError::Read { path, error })
+    };
+    let json = read(MODEL_CONFIG_FILE)?;
+    let record = read(MODEL_RECORD_FILE)?;
+    model_from_bytes(&json, record, dir, device)
+}
+
+/// [`load_model`] from the two files' contents: `json` (`model.json`) and
+/// `record` (`model.bpk`); `dir` only names them in errors.
+pub fn model_from_bytes(
+    json: &[u8],
+    record: Vec<u8>,
+    dir: &Path,
+    device: &Device,
+) -> Result<(Mlp, MlpConfig), ModelError> {
     let config_path = dir.join(MODEL_CONFIG_FILE);
-    let json = std::fs::read(&config_path).map_err(|error| ModelError::Read {
-        path: config_path.clone(),
-        error,
-    })?;
-    let config: MlpConfig = serde_json::from_slice(&json).map_err(|error| ModelError::Config {
+    let record_path = dir.join(MODEL_RECORD_FILE);
+    let config: MlpConfig = serde_json::from_slice(json).map_err(|error| ModelError::Config {
         path: config_path.clone(),
         reason: error.to_string(),
     })?;
@@ -93,27 +107,31 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), Model
         path: config_path.clone(),
         reason,
     })?;
-
-    let record_path = dir.join(MODEL_RECORD_FILE);
-    let bytes = std::fs::read(&record_path).map_err(|error| ModelError::Read {
+    let mismatch = |reason: String| ModelError::Mismatch {
         path: record_path.clone(),
-        error,
-    })?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|error| {
+        config: config_path.clone(),
+        network: config.describe(),
+        reason,
+    };
+    let record_bytes = record.len();
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record)).map_err(|error| {
         ModelError::Record {
             path: record_path.clone(),
             reason: error.to_string(),
         }
     })?;
+    // Checked before the network is built, so that a model.json asking for a
+    // huge network fails instead of allocating it.
+    let needed = config.num_params() * std::mem::size_of::<f32>();
+    if record_bytes < needed {
+        return Err(mismatch(format!(
+            "it holds {record_bytes} bytes, fewer than the {needed} bytes of that network's weights"
+        )));
+    }
     let model = config
         .init(device)
         .try_load_record(record)
-        .map_err(|error| ModelError::Mismatch {
-            path: record_path,
-            config: config_path,
-            network: config.describe(),
-            reason: error.to_string(),
-        })?;
+        .map_err(|error| mismatch(error.to_string()))?;
     Ok((model, config))
 }
 
@@ -206,11 +224,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let zero = serde_json::to_vec(&MlpConfig::new().with_hidden1(0)).unwrap();
         std::fs::write(dir.path().join(MODEL_CONFIG_FILE), zero).unwrap();
+        std::fs::write(dir.path().join(MODEL_RECORD_FILE), b"").unwrap();
         let error = load_model(dir.path(), &device()).unwrap_err().to_string();
         assert!(
             error.contains("model.json is not a valid model config"),
             "{error}"
         );
         assert!(error.contains("hidden1"), "{error}");
+    }
+
+    #[test]
+    fn a_config_asking_for_a_huge_network_is_refused_before_it_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = MlpConfig::new();
+        save_model(dir.path(), &config, &config.init(&device())).unwrap();
+        let huge = MlpConfig::new().with_hidden1(1 << 20).with_hidden2(1 << 20);
+        std::fs::write(
+            dir.path().join(MODEL_CONFIG_FILE),
+            serde_json::to_vec(&huge).unwrap(),
+        )
+        .unwrap();
+        let error = load_model(dir.path(), &device()).unwrap_err().to_string();
+        assert!(
+            error.contains("fewer than the 4401385177128 bytes of that network's weights"),
+            "{error}"
+        );
+        let beyond = serde_json::to_vec(&MlpConfig::new().with_hidden2(usize::MAX)).unwrap();
+        std::fs::write(dir.path().join(MODEL_CONFIG_FILE), beyond).unwrap();
+        let error = load_model(dir.path(), &device()).unwrap_err().to_string();
+        assert!(
+            error.contains("hidden2 must be from 1 to 1048576, got 18446744073709551615"),
+            "{error}"
+        );
     }
 }

@@ -42,6 +42,10 @@ impl Activation {
     }
 }
 
+/// The most units a layer may have (a limit on what a config or `model.json`
+/// may ask for, far above any MLP that trains on one machine).
+pub const MAX_LAYER_SIZE: usize = 1 << 20;
+
 /// Sizes and activation of the network. The defaults are the tutorial's.
 #[derive(Config, Debug, PartialEq)]
 pub struct MlpConfig {
@@ -92,7 +96,8 @@ impl MlpConfig {
         )
     }
 
-    /// Checks every size is at least 1; the message names the offending field.
+    /// Checks every size is from 1 to [`MAX_LAYER_SIZE`]; the message names the
+    /// offending field.
     pub fn validate(&self) -> Result<(), String> {
         for (name, value) in [
             ("inputs", self.inputs),
@@ -100,8 +105,10 @@ impl MlpConfig {
             ("hidden2", self.hidden2),
             ("classes", self.classes),
         ] {
-            if value == 0 {
-                return Err(format!("{name} must be at least 1, got 0"));
+            if !(1..=MAX_LAYER_SIZE).contains(&value) {
+                return Err(format!(
+                    "{name} must be from 1 to {MAX_LAYER_SIZE}, got {value}"
+                ));
             }
         }
         Ok(())

@@ -7,7 +7,6 @@
 //! ```
 
 mod checkpoint;
-mod config;
 mod renderer;
 mod run_dir;
 mod signals;
@@ -23,15 +22,15 @@ use burn::train::Interrupter;
 use clap::Parser;
 use data::Fetcher;
 
-use config::{Overrides, TrainConfig};
 use renderer::{EpochMetrics, Split};
 use run_dir::RunDir;
 use signals::SignalWatch;
+use train::config::{Overrides, TrainConfig};
 use training::Ending;
 
 /// Train the MNIST tutorial network (784-64-64-10, Adam, cross-entropy) with Burn.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(version, allow_negative_numbers = true)]
 struct Cli {
     /// TOML config; without it, the tutorial's values (as in configs/default.toml).
     #[arg(long)]

@@ -16,10 +16,10 @@ use data::{IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM
 use model::{EVAL_BATCH_SIZE, Evaluation, Mlp, MlpConfig, evaluate};
 
 use crate::checkpoint::{Journal, Latest, ResumedLoader};
-use crate::config::TrainConfig;
 use crate::renderer::{Divergence, EpochMetrics, EpochRenderer, History, Stops};
 use crate::run_dir::RunDir;
 use crate::signals::{self, SignalWatch};
+use train::config::TrainConfig;
 
 /// How training ended.
 pub enum Ending {

@@ -96,21 +96,31 @@ fn test_result(run: &Path) -> (f64, f64, u64) {
 
 #[test]
 fn ctrl_c_then_resume_ends_exactly_where_an_uninterrupted_run_ends() {
+    interrupt_and_resume("flex");
+}
+
+#[test]
+fn on_ndarray_too() {
+    interrupt_and_resume("ndarray");
+}
+
+/// On `backend`: an uninterrupted run, and the same run stopped by SIGINT
+/// after epoch 2 or later and resumed, end bit-identical.
+fn interrupt_and_resume(backend: &str) {
     let data = data();
     let artifacts = tempfile::tempdir().unwrap();
     let whole = train(
         data.path(),
         artifacts.path(),
         "whole",
-        &["--epochs", "12", "--plain"],
+        &["--epochs", "12", "--plain", "--backend", backend],
     );
     assert_success(&whole);
 
     let run = artifacts.path().join("cut");
-    let mut child = spawn(
-        &train_args(data.path(), artifacts.path(), "cut", "12"),
-        artifacts.path(),
-    );
+    let mut args = train_args(data.path(), artifacts.path(), "cut", "12");
+    args.extend(["--backend", backend]);
+    let mut child = spawn(&args, artifacts.path());
     wait_for_epoch(&mut child, &run, 2);
     signal(&child, "-INT");
     let output = child.wait_with_output().unwrap();

@@ -176,6 +176,10 @@ fn bad_input_is_one_line_naming_the_culprit_and_leaves_no_run() {
             vec!["--lr", "0"],
             vec!["command line: optimizer.learning_rate = 0"],
         ),
+        (
+            vec!["--lr", "-1"],
+            vec!["command line: optimizer.learning_rate = -1: expected a finite number above 0"],
+        ),
         (vec!["--run-name", "a/b"], vec!["run_name = \"a/b\""]),
         (
             vec!["--data-dir", missing_data.to_str().unwrap()],

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -23,9 +23,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::MAX_BODY_BYTES;
-use super::request::{ApiError, BodyKind, parse_image, parse_pixels};
 use crate::Loaded;
 use crate::predict::{argmax, probabilities_of};
+use infer::request::{ApiError, BodyKind, first_file, parse_image, parse_pixels};
 
 /// Most sample digits one `/api/samples` request may ask for.
 const MAX_SAMPLES: usize = 32;
@@ -221,7 +221,8 @@ async fn predict(
         })?;
     let (bytes, name) = match kind {
         BodyKind::Multipart => {
-            let (bytes, name) = first_file(content_type.unwrap_or_default(), body).await?;
+            let (bytes, name) =
+                first_file(content_type.as_deref().unwrap_or_default(), body).await?;
             (bytes, Some(name))
         }
         _ => (body, None),
@@ -249,34 +250,6 @@ async fn predict(
             format!("the prediction failed: {error}"),
         )
     })?
-}
-
-/// The bytes and a name (`upload "<file name>"`) of the first file in a
-/// multipart body.
-async fn first_file(content_type: String, body: Bytes) -> Result<(Bytes, String), ApiError> {
-    let request = Request::builder()
-        .header(CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-        .expect("a content type and a body make a request");
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
-    let mut multipart = Multipart::from_request(request, &())
-        .await
-        .map_err(|rejection| bad(format!("bad multipart body: {}", rejection.body_text())))?;
-    loop {
-        let field = multipart
-            .next_field()
-            .await
-            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?
-            .ok_or_else(|| bad("the multipart body has no file field".into()))?;
-        let Some(file_name) = field.file_name().map(str::to_string) else {
-            continue;
-        };
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?;
-        return Ok((bytes, format!("upload {file_name:?}")));
-    }
 }
 
 #[derive(Deserialize)]

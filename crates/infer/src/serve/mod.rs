@@ -11,7 +11,6 @@
 //! ```
 
 mod api;
-mod request;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

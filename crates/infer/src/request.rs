@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use data::{IMAGE_PIXELS, ImageError};
 use serde::Deserialize;
@@ -122,6 +125,34 @@ pub fn parse_image(bytes: &[u8], name: &str) -> Result<[u8; IMAGE_PIXELS], ApiEr
         };
         ApiError::new(status, error.to_string())
     })
+}
+
+/// The bytes and a name (`upload "<file name>"`) of the first file in a
+/// multipart body.
+pub async fn first_file(content_type: &str, body: Bytes) -> Result<(Bytes, String), ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let request = Request::builder()
+        .header(CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .map_err(|error| bad(format!("bad Content-Type {content_type:?}: {error}")))?;
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|rejection| bad(format!("bad multipart body: {}", rejection.body_text())))?;
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?
+            .ok_or_else(|| bad("the multipart body has no file field".into()))?;
+        let Some(file_name) = field.file_name().map(str::to_string) else {
+            continue;
+        };
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?;
+        return Ok((bytes, format!("upload {file_name:?}")));
+    }
 }
 
 #[cfg(test)]
