@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, the binaries end to end on real
 # MNIST, the wgpu path on a software Vulkan driver when no GPU is present, the
-# HTTP server over loopback and its page in headless Chromium; then the
-# benchmark driver's unit tests.
+# HTTP server over loopback and its page in headless Chromium, the fuzz targets
+# briefly; then the benchmark driver's unit tests.
 #
 # Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
 # when they are missing and this user can install Debian packages. Under CI=true a missing Vulkan adapter makes
@@ -40,6 +40,9 @@ fi
 # that have integration tests, and the end-to-end tests run `infer` too.
 cargo build --release --workspace --bins
 cargo test --release --workspace "$@"
+# Every parser of outside input under the coverage-guided fuzzer for a short
+# while (FUZZ_SECONDS each, default 20); fails on a crash.
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 # The benchmark driver's arithmetic (standard library only; the peers it
 # compares against are not installed here).
 python3 -m unittest discover -s scripts/bench

@@ -1,0 +1,16 @@
+//! `infer --run` and `train --resume`: a run's model.json and model.bpk to a
+//! network, or an error naming the file. The input is model.json, a zero
+//! byte, then model.bpk.
+#![no_main]
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    let split = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let (json, record) = (&bytes[..split], bytes.get(split + 1..).unwrap_or_default());
+    let _ =
+        model::artifact::model_from_bytes(json, record.to_vec(), Path::new("run"), &Device::flex());
+});
