@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use model::mlp::MAX_LAYER_SIZE;
 use model::{Activation, Backend, FusedAdam, MlpConfig};
 use serde::{Deserialize, Serialize};
 
@@ -214,11 +215,13 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return invalid("batch_size", &self.batch_size, "expected at least 1");
         }
-        if self.model.hidden1 == 0 {
-            return invalid("model.hidden1", &self.model.hidden1, "expected at least 1");
-        }
-        if self.model.hidden2 == 0 {
-            return invalid("model.hidden2", &self.model.hidden2, "expected at least 1");
+        for (key, units) in [
+            ("model.hidden1", self.model.hidden1),
+            ("model.hidden2", self.model.hidden2),
+        ] {
+            if !(1..=MAX_LAYER_SIZE).contains(&units) {
+                return invalid(key, &units, "expected 1 to 1048576 units");
+            }
         }
         let adam = &self.optimizer;
         if !(adam.learning_rate.is_finite() && adam.learning_rate > 0.0) {
@@ -398,7 +401,11 @@ mod tests {
             ),
             (
                 "[model]\nhidden1 = 0",
-                "test.toml: model.hidden1 = 0: expected at least 1",
+                "test.toml: model.hidden1 = 0: expected 1 to 1048576 units",
+            ),
+            (
+                "[model]\nhidden2 = 1000000000000",
+                "test.toml: model.hidden2 = 1000000000000: expected 1 to 1048576 units",
             ),
             (
                 "run_name = \"../x\"",
