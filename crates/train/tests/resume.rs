@@ -25,17 +25,9 @@ fn train_args<'a>(
     name: &'a str,
     epochs: &'a str,
 ) -> Vec<&'a str> {
-    vec![
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--artifacts",
-        artifacts.to_str().unwrap(),
-        "--run-name",
-        name,
-        "--epochs",
-        epochs,
-        "--plain",
-    ]
+    let mut args = run_args(data, artifacts, name);
+    args.extend(["--epochs", epochs, "--plain"]);
+    args
 }
 
 fn spawn(args: &[&str], cwd: &Path) -> Child {
@@ -124,19 +116,7 @@ fn interrupt_and_resume(backend: &str) {
     wait_for_epoch(&mut child, &run, 2);
     signal(&child, "-INT");
     let output = child.wait_with_output().unwrap();
-    let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(130), "{err}");
-    assert!(
-        err.contains("training interrupted by SIGINT (Ctrl-C) during epoch "),
-        "{err}"
-    );
-    assert!(
-        err.trim_end().ends_with(&format!(
-            "Resume with: cargo run --release -p train -- --resume {}",
-            run.display()
-        )),
-        "{err}"
-    );
+    assert_stopped_by_sigint(&output, &stderr(&output), &run);
     assert!(
         !run.join("model.bpk").exists(),
         "an interrupted run saves no final model"
@@ -235,21 +215,28 @@ fn ctrl_c_in_the_dashboard_stops_and_restores_the_terminal() {
     child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
     let output = child.wait_with_output().unwrap();
     let screen = stdout(&output);
-    assert_eq!(output.status.code(), Some(130), "{screen}");
-    assert!(
-        screen.contains("training interrupted by SIGINT (Ctrl-C) during epoch "),
-        "{screen}"
-    );
-    assert!(
-        screen.contains("Resume with: cargo run --release -p train -- --resume "),
-        "{screen}"
-    );
+    assert_stopped_by_sigint(&output, &screen, &run);
     // The dashboard left the alternate screen and showed the cursor again.
     assert!(
         screen.contains("\x1b[?1049l") && screen.contains("\x1b[?25h"),
         "{screen:?}"
     );
     assert!(committed_epoch(&run).is_some());
+}
+
+/// `train` ended on SIGINT: status 130, and `text` (its stderr, or the
+/// terminal) says so and how to resume `run`.
+fn assert_stopped_by_sigint(output: &std::process::Output, text: &str, run: &Path) {
+    assert_eq!(output.status.code(), Some(130), "{text}");
+    assert!(
+        text.contains("training interrupted by SIGINT (Ctrl-C) during epoch "),
+        "{text}"
+    );
+    let hint = format!(
+        "Resume with: cargo run --release -p train -- --resume {}",
+        run.display()
+    );
+    assert!(text.contains(&hint), "{text}");
 }
 
 fn run_train(args: &[&str], cwd: &Path) -> std::process::Output {

@@ -79,16 +79,21 @@ pub fn test_json(run: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Trains on `data` into `artifacts/<name>` with `extra` flags; returns the output.
-pub fn train(data: &Path, artifacts: &Path, name: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
+/// The flags that point `train` at `data` and at the run `artifacts/<name>`.
+pub fn run_args<'a>(data: &'a Path, artifacts: &'a Path, name: &'a str) -> Vec<&'a str> {
+    vec![
         "--data-dir",
         data.to_str().unwrap(),
         "--artifacts",
         artifacts.to_str().unwrap(),
         "--run-name",
         name,
-    ];
+    ]
+}
+
+/// Trains on `data` into `artifacts/<name>` with `extra` flags; returns the output.
+pub fn train(data: &Path, artifacts: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = run_args(data, artifacts, name);
     args.extend_from_slice(extra);
     run(&train_bin(), &args, artifacts)
 }
