@@ -130,14 +130,7 @@ fn interrupt_and_resume(backend: &str) {
     );
     assert_success(&resumed);
     assert!(stdout(&resumed).contains(&format!("resuming after epoch {stopped_after} of 12")));
-    assert_eq!(
-        test_result(&run),
-        test_result(&artifacts.path().join("whole"))
-    );
-    assert_eq!(
-        metrics_without_time(&run),
-        metrics_without_time(&artifacts.path().join("whole"))
-    );
+    assert_same_result(&run, &artifacts.path().join("whole"));
 
     let again = run_train(&["--resume", run.to_str().unwrap()], artifacts.path());
     let error = assert_one_line_error(&again);
@@ -222,6 +215,12 @@ fn ctrl_c_in_the_dashboard_stops_and_restores_the_terminal() {
         "{screen:?}"
     );
     assert!(committed_epoch(&run).is_some());
+}
+
+/// Two runs ended with bit-identical test metrics and per-epoch metrics.
+fn assert_same_result(run: &Path, reference: &Path) {
+    assert_eq!(test_result(run), test_result(reference));
+    assert_eq!(metrics_without_time(run), metrics_without_time(reference));
 }
 
 /// `train` ended on SIGINT: status 130, and `text` (its stderr, or the
@@ -327,14 +326,7 @@ fn sigkill_at_random_moments_never_leaves_a_run_that_cannot_resume() {
         &["--epochs", epochs, "--plain"],
     );
     assert_success(&whole);
-    assert_eq!(
-        test_result(&run),
-        test_result(&artifacts.path().join("whole"))
-    );
-    assert_eq!(
-        metrics_without_time(&run),
-        metrics_without_time(&artifacts.path().join("whole"))
-    );
+    assert_same_result(&run, &artifacts.path().join("whole"));
     let left: Vec<_> = std::fs::read_dir(run.join("checkpoint"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
