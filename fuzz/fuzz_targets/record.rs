@@ -1,5 +1,5 @@
 //! `infer --run` and `train --resume`: a run's model.json and model.bpk to a
-//! network, or an error naming the file. The input is model.json, a zero
+//! network, or a one-line error naming the file. The input is model.json, a zero
 //! byte, then model.bpk.
 #![no_main]
 

@@ -16,7 +16,7 @@ pub mod synthetic;
 pub use atomic::write_atomic;
 pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};
 pub use dataset::{MnistDataset, MnistItem};
-pub use error::DataError;
+pub use error::{DataError, one_line};
 pub use fetch::{Fetcher, Located};
 pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};
 pub use own_image::{ImageError, decode_digit, png_bytes, read_digit};

@@ -20,11 +20,25 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error answer. Control characters in `message` (a JSON key from the
+    /// request can hold a newline) are escaped, so the error stays one line.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        let message: String = message.into();
+        let message = if message.chars().any(char::is_control) {
+            message
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            message
+        };
+        Self { status, message }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -229,6 +243,8 @@ mod tests {
                 .starts_with("the body is not {\"pixels\": [784 numbers]}: ")
         );
         assert!(message("{\"image\": []}").contains("unknown field `image`"));
+        // A key holding a newline (found by the request fuzz target) is echoed escaped.
+        assert!(message("{\"a\\nb\": []}").contains("unknown field `a\\nb`"));
         assert!(message("").starts_with("the body is not"));
     }
 

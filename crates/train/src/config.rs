@@ -160,8 +160,9 @@ impl TrainConfig {
             ConfigError::Parse {
                 path: path.to_path_buf(),
                 line,
-                text: text.lines().nth(line - 1).unwrap_or("").trim().to_string(),
-                message: error.message().trim().to_string(),
+                text: data::one_line(text.lines().nth(line - 1).unwrap_or("")),
+                // A quoted key may hold a newline, which the message repeats.
+                message: data::one_line(error.message()),
             }
         })?;
         config.validate(&path.display().to_string())?;
@@ -357,6 +358,13 @@ mod tests {
             error.contains("test.toml:2: unknown field `depth`"),
             "{error}"
         );
+        // A quoted key holding a newline stays on one line, escaped.
+        let error = parse("\"a\\nb\" = 1\n").unwrap_err();
+        assert!(
+            error.starts_with("test.toml:1: unknown field `a\\nb`"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
     }
 
     #[test]
