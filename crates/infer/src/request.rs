@@ -23,22 +23,10 @@ impl ApiError {
     /// An error answer. Control characters in `message` (a JSON key from the
     /// request can hold a newline) are escaped, so the error stays one line.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        let message: String = message.into();
-        let message = if message.chars().any(char::is_control) {
-            message
-                .chars()
-                .map(|c| {
-                    if c.is_control() {
-                        c.escape_default().to_string()
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        } else {
-            message
-        };
-        Self { status, message }
+        Self {
+            status,
+            message: data::one_line(&message.into()),
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
