@@ -13,6 +13,7 @@ largest absolute difference; exits 1 when it exceeds the tolerance.
 import argparse
 import gzip
 import json
+import math
 import sys
 
 import numpy as np
@@ -36,6 +37,8 @@ ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0.0),
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
     "tanh": np.tanh,
+    "gelu": lambda x: 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0))),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.01 * x),
 }
 
 
@@ -47,11 +50,12 @@ def probabilities(model_path, images):
         tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     activation = ACTIVATIONS[architecture["activation"]]
     x = images.astype(np.float64) / 255.0 - 0.5
-    for layer in ("fc1", "fc2", "fc3"):
-        weight = tensors[f"{layer}.weight"].astype(np.float64)  # [out, in]
-        bias = tensors[f"{layer}.bias"].astype(np.float64)
+    count = len(architecture["hidden"]) + 1
+    for index in range(count):
+        weight = tensors[f"layers.{index}.weight"].astype(np.float64)  # [out, in]
+        bias = tensors[f"layers.{index}.bias"].astype(np.float64)
         x = x @ weight.T + bias
-        if layer != "fc3":
+        if index < count - 1:
             x = activation(x)
     x = x - x.max(axis=1, keepdims=True)
     e = np.exp(x)

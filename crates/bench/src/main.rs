@@ -135,7 +135,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             let (mnist, data_dir) = load_mnist(&common)?;
             let hidden = hidden as usize;
             let settings = ProfileSettings {
-                model: MlpConfig::new().with_hidden1(hidden).with_hidden2(hidden),
+                model: MlpConfig::new().with_hidden(vec![hidden, hidden]),
                 backend: common.backend,
                 batch_size: batch_size as usize,
                 learning_rate: lr,

@@ -80,7 +80,7 @@ fn profile_splits_every_step_of_each_epoch() {
 fn infer_times_the_whole_test_split_and_one_image() {
     let data = synthetic(10, 25);
     let run = tempfile::tempdir().unwrap();
-    let config = model::MlpConfig::new().with_hidden1(8).with_hidden2(8);
+    let config = model::MlpConfig::new().with_hidden(vec![8, 8]);
     model::save_model(run.path(), &config, &config.init(&Device::flex())).unwrap();
 
     let args = [

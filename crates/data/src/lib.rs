@@ -8,6 +8,7 @@ pub mod batcher;
 pub mod dataset;
 pub mod error;
 pub mod fetch;
+pub mod holdout;
 pub mod idx;
 pub mod mnist;
 pub mod own_image;

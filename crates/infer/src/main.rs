@@ -7,6 +7,7 @@
 //! cargo run --release -p infer -- --image a.png b.jpg [--save-preprocessed DIR] [--json]
 //! cargo run --release -p infer -- serve [--run artifacts/tutorial] [--port 8000]
 //! cargo run --release -p infer -- export [--run artifacts/tutorial] --out model.safetensors
+//! cargo run --release -p infer -- plot [--run artifacts/tutorial]
 //! ```
 
 mod images;
@@ -44,6 +45,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write the model's weights in a format other tools read.
     Export(ExportArgs),
+    /// Draw a run's pictures again into <run>/plots/: training curves, the
+    /// test set's confusion matrix and misclassified digits, gradient norms.
+    Plot(ModelArgs),
 }
 
 /// Which trained run to read.
@@ -135,6 +139,26 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `infer plot`: evaluates the run's model on the test set and draws its
+/// pictures from that and the run's files.
+fn plot(args: &ModelArgs) -> anyhow::Result<()> {
+    let loaded = args.load()?;
+    let located = Fetcher::default().locate(args.data_dir.as_deref())?;
+    let test = Arc::new(data::load_dir(&located.dir)?.test);
+    let evaluation = model::evaluate(
+        &loaded.model,
+        Arc::clone(&test),
+        NUM_CLASSES,
+        EVAL_BATCH_SIZE,
+        &loaded.device,
+    )
+    .context("cannot read the test results back from the device")?;
+    for path in train::plots::write_run_plots(&loaded.run_dir, &evaluation, &test)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// What to read when no subcommand is given.
 #[derive(Args, Debug)]
 struct ReadArgs {
@@ -167,6 +191,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Some(Command::Serve(args)) => serve::serve(args),
         Some(Command::Export(args)) => export(args),
+        Some(Command::Plot(args)) => plot(args),
         None => read(&cli.read),
     };
     match result {
@@ -343,6 +368,7 @@ mod tests {
             loss: 0.5,
             correct: 3,
             confusion: vec![vec![2, 0], vec![1, 1]],
+            mistakes: vec![],
         };
         let text = summary_text(&e);
         assert!(text.starts_with("test accuracy: 0.7500 (3 of 4 images), test loss: 0.5000\n"));

@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn weights_of_another_shape_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let wide = MlpConfig::new().with_hidden1(128);
+        let wide = MlpConfig::new().with_hidden(vec![128, 64]);
         save_model(dir.path(), &wide, &wide.init(&device())).unwrap();
         // The config now claims the tutorial shape; the weights are 784x128.
         let config = MlpConfig::new();
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn an_invalid_config_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let zero = serde_json::to_vec(&MlpConfig::new().with_hidden1(0)).unwrap();
+        let zero = serde_json::to_vec(&MlpConfig::new().with_hidden(vec![0, 64])).unwrap();
         std::fs::write(dir.path().join(MODEL_CONFIG_FILE), zero).unwrap();
         std::fs::write(dir.path().join(MODEL_RECORD_FILE), b"").unwrap();
         let error = load_model(dir.path(), &device()).unwrap_err().to_string();
@@ -230,7 +230,7 @@ mod tests {
             error.contains("model.json is not a valid model config"),
             "{error}"
         );
-        assert!(error.contains("hidden1"), "{error}");
+        assert!(error.contains("hidden must be from 1"), "{error}");
     }
 
     #[test]
@@ -238,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = MlpConfig::new();
         save_model(dir.path(), &config, &config.init(&device())).unwrap();
-        let huge = MlpConfig::new().with_hidden1(1 << 20).with_hidden2(1 << 20);
+        let huge = MlpConfig::new().with_hidden(vec![1 << 20, 1 << 20]);
         std::fs::write(
             dir.path().join(MODEL_CONFIG_FILE),
             serde_json::to_vec(&huge).unwrap(),
@@ -249,11 +249,11 @@ mod tests {
             error.contains("fewer than the 4401385177128 bytes of that network's weights"),
             "{error}"
         );
-        let beyond = serde_json::to_vec(&MlpConfig::new().with_hidden2(usize::MAX)).unwrap();
+        let beyond = serde_json::to_vec(&MlpConfig::new().with_hidden(vec![64, usize::MAX])).unwrap();
         std::fs::write(dir.path().join(MODEL_CONFIG_FILE), beyond).unwrap();
         let error = load_model(dir.path(), &device()).unwrap_err().to_string();
         assert!(
-            error.contains("hidden2 must be from 1 to 1048576, got 18446744073709551615"),
+            error.contains("hidden must be from 1 to 1048576, got 18446744073709551615"),
             "{error}"
         );
     }

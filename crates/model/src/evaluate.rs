@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, TensorReadError};
 
 use crate::mlp::Mlp;
@@ -25,6 +26,19 @@ pub struct Evaluation {
     pub correct: usize,
     /// `confusion[label][prediction]`: how often each digit was read as each digit.
     pub confusion: Vec<Vec<usize>>,
+    /// Every image read wrongly, in split order.
+    pub mistakes: Vec<Mistake>,
+}
+
+/// One image the model read wrongly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mistake {
+    /// Position in the split.
+    pub index: usize,
+    pub label: usize,
+    pub prediction: usize,
+    /// The probability the model gave `prediction`, in (0, 1].
+    pub probability: f32,
 }
 
 impl Evaluation {
@@ -53,6 +67,7 @@ pub fn evaluate(
         loss: 0.0,
         correct: 0,
         confusion: vec![vec![0; classes]; classes],
+        mistakes: Vec::new(),
     };
     let mut loss_sum = 0.0;
     // Items are cheap handles into the split, so fetching one cannot fail.
@@ -61,13 +76,26 @@ pub fn evaluate(
         let logits = model.forward(batch.images); // [B, classes]
         let loss = loss_fn.forward(logits.clone(), batch.targets.clone()); // [1], batch mean
         loss_sum += loss.try_into_scalar::<f64>()? * size as f64;
-        let predictions = logits.argmax(1).try_into_data()?.convert::<i64>();
+        let (top, predictions) = softmax(logits, 1).max_dim_with_indices(1); // [B, 1] each
+        let top = top.try_into_data()?.convert::<f32>();
+        let predictions = predictions.try_into_data()?.convert::<i64>();
         let labels = batch.targets.try_into_data()?.convert::<i64>();
+        let top = top.as_slice::<f32>().expect("converted to f32");
         let predictions = predictions.as_slice::<i64>().expect("converted to i64");
         let labels = labels.as_slice::<i64>().expect("converted to i64");
-        for (&label, &prediction) in labels.iter().zip(predictions) {
-            evaluation.confusion[label as usize][prediction as usize] += 1;
-            evaluation.correct += usize::from(label == prediction);
+        for (row, (&label, &prediction)) in labels.iter().zip(predictions).enumerate() {
+            let (label, prediction) = (label as usize, prediction as usize);
+            evaluation.confusion[label][prediction] += 1;
+            if label == prediction {
+                evaluation.correct += 1;
+            } else {
+                evaluation.mistakes.push(Mistake {
+                    index: evaluation.count + row,
+                    label,
+                    prediction,
+                    probability: top[row],
+                });
+            }
         }
         evaluation.count += size;
     }
@@ -102,6 +130,14 @@ mod tests {
         );
         // Batch sizes change the summation order only.
         assert_eq!(by_7.correct, by_25.correct);
+        assert_eq!(by_7.mistakes, by_25.mistakes);
+        assert_eq!(by_7.mistakes.len(), 25 - by_7.correct);
+        for mistake in &by_7.mistakes {
+            assert_eq!(mistake.label, mistake.index % 10);
+            assert_ne!(mistake.prediction, mistake.label);
+            // The top one of ten probabilities is at least 1/10.
+            assert!((0.1..=1.0).contains(&mistake.probability), "{mistake:?}");
+        }
         assert!((by_7.loss - by_25.loss).abs() < 1e-5);
         // An untrained 10-class network is near chance: loss near ln(10) = 2.30.
         assert!((by_7.loss - 10f64.ln()).abs() < 0.5, "{}", by_7.loss);

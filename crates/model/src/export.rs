@@ -4,14 +4,16 @@
 //! Tensors (f32, little-endian), in PyTorch's `nn.Linear` layout:
 //!
 //! ```text
-//! fc1.weight [hidden1, inputs]   fc1.bias [hidden1]
-//! fc2.weight [hidden2, hidden1]  fc2.bias [hidden2]
-//! fc3.weight [classes, hidden2]  fc3.bias [classes]
+//! layers.0.weight [hidden[0], inputs]     layers.0.bias [hidden[0]]
+//! layers.1.weight [hidden[1], hidden[0]]  layers.1.bias [hidden[1]]
+//! ...
+//! layers.N.weight [classes, hidden[N-1]]  layers.N.bias [classes]
 //! ```
 //!
-//! so that `logits = x @ W.T + b` layer by layer, with the activation after
-//! `fc1` and `fc2`, softmax after `fc3`, and `x = pixel / 255 - 0.5` (the
-//! 784 pixels row-major). The file's metadata says the same in
+//! (the tutorial's network has `layers.0` to `layers.2`), so that
+//! `logits = x @ W.T + b` layer by layer, with the activation after every layer
+//! but the last, softmax after the last, and `x = pixel / 255 - 0.5` (the 784
+//! pixels row-major). Dropout is a training device only and is not in the file. The file's metadata says the same in
 //! [`METADATA_KEYS`], plus the architecture as `model.json` writes it.
 
 use std::path::Path;
@@ -38,7 +40,7 @@ pub fn export_safetensors(model: &Mlp, config: &MlpConfig, path: &Path) -> Resul
         serde_json::to_string(config).expect("a config of numbers and names serialises");
     let values = [
         architecture,
-        "fc1 -> activation -> fc2 -> activation -> fc3 -> softmax".to_string(),
+        layer_chain(config.hidden.len() + 1),
         "torch.nn.Linear: weight [out, in], bias [out], y = x @ weight.T + bias; float32"
             .to_string(),
         format!(
@@ -62,6 +64,13 @@ pub fn export_safetensors(model: &Mlp, config: &MlpConfig, path: &Path) -> Resul
     })
 }
 
+/// `layers.0 -> activation -> layers.1 -> ... -> layers.N -> softmax` for
+/// `count` layers.
+fn layer_chain(count: usize) -> String {
+    let names: Vec<String> = (0..count).map(|i| format!("layers.{i}")).collect();
+    format!("{} -> softmax", names.join(" -> activation -> "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,7 +79,7 @@ mod tests {
     #[test]
     fn the_file_holds_pytorch_layout_weights_and_the_architecture() {
         let device = Device::flex();
-        let config = MlpConfig::new().with_hidden1(5).with_hidden2(4);
+        let config = MlpConfig::new().with_hidden(vec![5, 4]);
         let model = config.init(&device);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.safetensors");
@@ -82,6 +91,10 @@ mod tests {
         let stored: MlpConfig = serde_json::from_str(&metadata["architecture"]).unwrap();
         assert_eq!(stored, config);
         assert!(METADATA_KEYS.iter().all(|key| metadata.contains_key(*key)));
+        assert_eq!(
+            metadata["layers"],
+            "layers.0 -> activation -> layers.1 -> activation -> layers.2 -> softmax"
+        );
 
         let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let mut names = file.names();
@@ -89,15 +102,15 @@ mod tests {
         assert_eq!(
             names,
             [
-                "fc1.bias",
-                "fc1.weight",
-                "fc2.bias",
-                "fc2.weight",
-                "fc3.bias",
-                "fc3.weight"
+                "layers.0.bias",
+                "layers.0.weight",
+                "layers.1.bias",
+                "layers.1.weight",
+                "layers.2.bias",
+                "layers.2.weight"
             ]
         );
-        let weight = file.tensor("fc1.weight").unwrap();
+        let weight = file.tensor("layers.0.weight").unwrap();
         assert_eq!(weight.shape(), [5, 784]);
         assert_eq!(weight.dtype(), safetensors::Dtype::F32);
         // Row o of the file is column o of Burn's [in, out] weight.
@@ -106,13 +119,13 @@ mod tests {
             .chunks(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        let burn_weight: Vec<f32> = model.fc1.weight.val().into_data().try_to_vec().unwrap();
+        let burn_weight: Vec<f32> = model.layers[0].weight.val().into_data().try_to_vec().unwrap();
         for out in 0..5 {
             for input in [0, 1, 400, 783] {
                 assert_eq!(values[out * 784 + input], burn_weight[input * 5 + out]);
             }
         }
-        assert_eq!(file.tensor("fc3.bias").unwrap().shape(), [10]);
+        assert_eq!(file.tensor("layers.2.bias").unwrap().shape(), [10]);
     }
 
     #[test]

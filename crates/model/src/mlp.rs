@@ -1,25 +1,31 @@
-//! The multilayer perceptron of the Keras beginner tutorial.
+//! The multilayer perceptron of the Keras beginner tutorial, and its
+//! experiments: any number of hidden layers, another activation, dropout.
 //!
-//! Shapes use `B` for the batch size: input `[B, 784]` (pixels normalised to
-//! [-0.5, 0.5]), hidden `[B, hidden1]` and `[B, hidden2]`, output `[B, 10]`.
+//! Shapes use `B` for the batch size: input `[B, inputs]` (784 pixels normalised
+//! to [-0.5, 0.5]), hidden `[B, hidden[i]]`, output `[B, classes]`.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, LeakyReluConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::grad_norms::GradNormLog;
+
 /// The non-linearity after each hidden layer. ReLU is the tutorial's choice;
-/// sigmoid and tanh are there to see why (their gradients vanish).
+/// sigmoid and tanh are there to see why (their gradients vanish); GELU and
+/// leaky ReLU (slope 0.01 below zero) are Burn's, for comparison.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Activation {
     #[default]
     Relu,
     Sigmoid,
     Tanh,
+    Gelu,
+    LeakyRelu,
 }
 
 impl std::fmt::Display for Activation {
@@ -28,6 +34,8 @@ impl std::fmt::Display for Activation {
             Self::Relu => "relu",
             Self::Sigmoid => "sigmoid",
             Self::Tanh => "tanh",
+            Self::Gelu => "gelu",
+            Self::LeakyRelu => "leaky_relu",
         })
     }
 }
@@ -38,6 +46,11 @@ impl Activation {
             Self::Relu => ActivationConfig::Relu,
             Self::Sigmoid => ActivationConfig::Sigmoid,
             Self::Tanh => ActivationConfig::Tanh,
+            Self::Gelu => ActivationConfig::Gelu,
+            // Keras's and PyTorch's usual slope.
+            Self::LeakyRelu => {
+                ActivationConfig::LeakyRelu(LeakyReluConfig::new().with_negative_slope(0.01))
+            }
         }
     }
 }
@@ -46,33 +59,41 @@ impl Activation {
 /// may ask for, far above any MLP that trains on one machine).
 pub const MAX_LAYER_SIZE: usize = 1 << 20;
 
-/// Sizes and activation of the network. The defaults are the tutorial's.
+/// The most hidden layers a network may have.
+pub const MAX_HIDDEN_LAYERS: usize = 64;
+
+/// Sizes, activation and dropout of the network. The defaults are the tutorial's.
 #[derive(Config, Debug, PartialEq)]
 pub struct MlpConfig {
     /// Pixels per image.
     #[config(default = 784)]
     pub inputs: usize,
-    /// Units of the first hidden layer.
-    #[config(default = 64)]
-    pub hidden1: usize,
-    /// Units of the second hidden layer.
-    #[config(default = 64)]
-    pub hidden2: usize,
+    /// Units of each hidden layer, input side first. Empty: softmax regression.
+    #[config(default = "vec![64, 64]")]
+    pub hidden: Vec<usize>,
     /// Output classes (digits).
     #[config(default = 10)]
     pub classes: usize,
     /// Non-linearity after each hidden layer.
     #[config(default = "Activation::Relu")]
     pub activation: Activation,
+    /// Fraction of each hidden layer's outputs zeroed while training, in [0, 1);
+    /// 0 is off. Never applied at inference.
+    #[config(default = 0.0)]
+    pub dropout: f64,
 }
 
-/// Three fully connected layers: `inputs -> hidden1 -> hidden2 -> classes`.
+/// Fully connected layers: `inputs -> hidden[0] -> ... -> classes`; the
+/// tutorial's has three.
 #[derive(Module, Debug)]
 pub struct Mlp {
-    pub(crate) fc1: Linear,
-    pub(crate) fc2: Linear,
-    pub(crate) fc3: Linear,
+    /// Hidden layers then the output layer.
+    pub(crate) layers: Vec<Linear>,
     activation: ActivationLayer,
+    dropout: Dropout,
+    /// Where the training step records gradient norms, when asked to.
+    #[module(skip)]
+    grad_log: Option<GradNormLog>,
 }
 
 impl MlpConfig {
@@ -80,46 +101,70 @@ impl MlpConfig {
     /// layers: Glorot-uniform weights, `U(-a, a)` with `a = sqrt(6 / (fan_in + fan_out))`,
     /// and zero biases. (Burn's own default is Kaiming-uniform for both.)
     pub fn init(&self, device: &Device) -> Mlp {
+        let sizes = self.sizes();
         Mlp {
-            fc1: glorot_linear(self.inputs, self.hidden1, device),
-            fc2: glorot_linear(self.hidden1, self.hidden2, device),
-            fc3: glorot_linear(self.hidden2, self.classes, device),
+            layers: sizes
+                .windows(2)
+                .map(|pair| glorot_linear(pair[0], pair[1], device))
+                .collect(),
             activation: self.activation.layer_config().init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            grad_log: None,
         }
     }
 
-    /// The layer sizes as text, for messages: `784-64-64-10 relu`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{}-{}-{}-{} {}",
-            self.inputs, self.hidden1, self.hidden2, self.classes, self.activation
-        )
+    /// Every layer's width, inputs and classes included: `[784, 64, 64, 10]`.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut sizes = Vec::with_capacity(self.hidden.len() + 2);
+        sizes.push(self.inputs);
+        sizes.extend(&self.hidden);
+        sizes.push(self.classes);
+        sizes
     }
 
-    /// Checks every size is from 1 to [`MAX_LAYER_SIZE`]; the message names the
-    /// offending field.
+    /// The network as text, for messages: `784-64-64-10 relu`, plus the
+    /// dropout rate when there is one.
+    pub fn describe(&self) -> String {
+        let sizes: Vec<String> = self.sizes().iter().map(usize::to_string).collect();
+        let mut text = format!("{} {}", sizes.join("-"), self.activation);
+        if self.dropout > 0.0 {
+            text += &format!(" dropout {}", self.dropout);
+        }
+        text
+    }
+
+    /// Checks every size is from 1 to [`MAX_LAYER_SIZE`], there are at most
+    /// [`MAX_HIDDEN_LAYERS`] hidden layers and dropout is in [0, 1); the
+    /// message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, value) in [
-            ("inputs", self.inputs),
-            ("hidden1", self.hidden1),
-            ("hidden2", self.hidden2),
-            ("classes", self.classes),
-        ] {
+        if self.hidden.len() > MAX_HIDDEN_LAYERS {
+            return Err(format!(
+                "hidden must list at most {MAX_HIDDEN_LAYERS} layers, got {}",
+                self.hidden.len()
+            ));
+        }
+        let named = [("inputs", self.inputs), ("classes", self.classes)];
+        let hidden = self.hidden.iter().map(|&units| ("hidden", units));
+        for (name, value) in named.into_iter().chain(hidden) {
             if !(1..=MAX_LAYER_SIZE).contains(&value) {
                 return Err(format!(
                     "{name} must be from 1 to {MAX_LAYER_SIZE}, got {value}"
                 ));
             }
         }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
         Ok(())
     }
 
-    /// Number of trainable values (weights and biases).
+    /// Number of trainable values (weights and biases). Sizes are capped by
+    /// [`validate`](Self::validate), so this cannot overflow.
     pub fn num_params(&self) -> usize {
-        let layer = |inputs: usize, outputs: usize| inputs * outputs + outputs;
-        layer(self.inputs, self.hidden1)
-            + layer(self.hidden1, self.hidden2)
-            + layer(self.hidden2, self.classes)
+        self.sizes()
+            .windows(2)
+            .map(|pair| pair[0] * pair[1] + pair[1])
+            .sum()
     }
 }
 
@@ -134,15 +179,35 @@ fn glorot_linear(inputs: usize, outputs: usize, device: &Device) -> Linear {
 impl Mlp {
     /// Logits (unnormalised scores): `[B, inputs]` -> `[B, classes]`. The loss
     /// applies log-softmax itself, which is stable where `log(softmax(x))` is not.
+    /// Dropout acts only on an autodiff device, i.e. while the `Learner` trains.
     pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
-        let x = self.activation.forward(self.fc1.forward(images)); // [B, hidden1]
-        let x = self.activation.forward(self.fc2.forward(x)); // [B, hidden2]
-        self.fc3.forward(x) // [B, classes]
+        let (output, hidden) = self.layers.split_last().expect("at least the output layer");
+        let x = hidden.iter().fold(images, |x, layer| {
+            self.dropout
+                .forward(self.activation.forward(layer.forward(x))) // [B, hidden[i]]
+        });
+        output.forward(x) // [B, classes]
     }
 
     /// Class probabilities: `[B, inputs]` -> `[B, classes]`, each row sums to 1.
     pub fn probabilities(&self, images: Tensor<2>) -> Tensor<2> {
         softmax(self.forward(images), 1)
+    }
+
+    /// The network whose training step records each layer's weight-gradient
+    /// norm into `log` (one sync per layer per batch: opt-in).
+    pub fn with_grad_log(mut self, log: GradNormLog) -> Self {
+        self.grad_log = Some(log);
+        self
+    }
+
+    pub(crate) fn grad_log(&self) -> Option<&GradNormLog> {
+        self.grad_log.as_ref()
+    }
+
+    /// The layers, input side first, the output layer last.
+    pub(crate) fn layers(&self) -> &[Linear] {
+        &self.layers
     }
 }
 
@@ -169,7 +234,7 @@ mod tests {
         let model = MlpConfig::new().init(&device());
         let limit = (6.0f32 / (784.0 + 64.0)).sqrt();
         let weights = model
-            .fc1
+            .layers[0]
             .weight
             .val()
             .into_data()
@@ -183,7 +248,8 @@ mod tests {
             (variance / (limit * limit / 3.0) - 1.0).abs() < 0.05,
             "{variance}"
         );
-        for layer in [&model.fc1, &model.fc2, &model.fc3] {
+        assert_eq!(model.layers.len(), 3);
+        for layer in &model.layers {
             let bias = layer.bias.as_ref().unwrap().val().into_data();
             assert!(bias.try_to_vec::<f32>().unwrap().iter().all(|&b| b == 0.0));
         }
@@ -219,8 +285,7 @@ mod tests {
         let device = device();
         let config = MlpConfig::new()
             .with_inputs(2)
-            .with_hidden1(2)
-            .with_hidden2(2)
+            .with_hidden(vec![2, 2])
             .with_classes(2);
         let mut model = config.init(&device);
         let set = |layer: &mut Linear, weight: [[f32; 2]; 2], bias: [f32; 2]| {
@@ -229,9 +294,9 @@ mod tests {
                 bias, &device,
             )));
         };
-        set(&mut model.fc1, [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]);
-        set(&mut model.fc2, [[2.0, 0.0], [0.0, 1.0]], [0.0, 1.0]);
-        set(&mut model.fc3, [[1.0, 0.0], [0.0, 1.0]], [0.0, -1.0]);
+        set(&mut model.layers[0], [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]);
+        set(&mut model.layers[1], [[2.0, 0.0], [0.0, 1.0]], [0.0, 1.0]);
+        set(&mut model.layers[2], [[1.0, 0.0], [0.0, 1.0]], [0.0, -1.0]);
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, -2.0], [1, 2]), &device);
 
         let logits = model
@@ -261,9 +326,99 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(run(Activation::Relu), vec![0.0, 0.0, 2.0]);
+        assert_eq!(run(Activation::LeakyRelu), vec![-0.01, 0.0, 2.0]);
+        // GELU(x) = x * Phi(x): Phi(-1) = 0.158655, Phi(2) = 0.977250.
+        let gelu = run(Activation::Gelu);
+        assert!((gelu[0] + 0.158_655).abs() < 1e-5 && (gelu[2] - 1.954_5).abs() < 1e-4, "{gelu:?}");
         let sigmoid = run(Activation::Sigmoid);
         assert!((sigmoid[0] - 0.268_941_4).abs() < 1e-6 && sigmoid[1] == 0.5);
         let tanh = run(Activation::Tanh);
         assert!((tanh[2] - 0.964_027_6).abs() < 1e-6 && tanh[1] == 0.0);
+    }
+
+    #[test]
+    fn any_number_of_hidden_layers() {
+        let deeper = MlpConfig::new().with_hidden(vec![64, 64, 64, 64]);
+        assert_eq!(deeper.describe(), "784-64-64-64-64-10 relu");
+        // The tutorial's 55,050 plus two 64x64 layers with biases.
+        assert_eq!(deeper.num_params(), 55_050 + 2 * (64 * 64 + 64));
+        let model = deeper.init(&device());
+        assert_eq!(model.layers.len(), 5);
+        assert_eq!(model.num_params(), deeper.num_params());
+        let images = Tensor::<2>::zeros([3, 784], &device());
+        assert_eq!(model.forward(images.clone()).dims(), [3, 10]);
+
+        let regression = MlpConfig::new().with_hidden(vec![]);
+        assert_eq!(regression.describe(), "784-10 relu");
+        assert_eq!(regression.num_params(), 7_850);
+        assert_eq!(regression.init(&device()).forward(images).dims(), [3, 10]);
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let error = |config: MlpConfig| config.validate().unwrap_err();
+        assert_eq!(
+            error(MlpConfig::new().with_hidden(vec![64, 0])),
+            "hidden must be from 1 to 1048576, got 0"
+        );
+        assert_eq!(
+            error(MlpConfig::new().with_hidden(vec![8; 65])),
+            "hidden must list at most 64 layers, got 65"
+        );
+        assert_eq!(
+            error(MlpConfig::new().with_dropout(1.0)),
+            "dropout must be in [0, 1), got 1"
+        );
+        assert!(MlpConfig::new().with_dropout(0.5).validate().is_ok());
+    }
+
+    /// Dropout 0.5 zeroes about half the hidden units while training (on the
+    /// autodiff device), and never at inference: the same input gives the same
+    /// output there, equal to the network without dropout.
+    #[test]
+    fn dropout_acts_in_training_only() {
+        let images = |device: &Device| {
+            Tensor::<2>::random([64, 784], burn::tensor::Distribution::Default, device)
+        };
+        let config = MlpConfig::new().with_dropout(0.5);
+        let device = device();
+        device.seed(3);
+        let model = config.init(&device);
+        let x = images(&device);
+        let a = model.forward(x.clone()).into_data();
+        let b = model.forward(x.clone()).into_data();
+        assert_eq!(a, b, "inference must be deterministic");
+        let without = Mlp {
+            dropout: DropoutConfig::new(0.0).init(),
+            ..model.clone()
+        };
+        assert_eq!(without.forward(x).into_data(), a);
+
+        let train_device = device.clone().autodiff();
+        let model = config.init(&train_device);
+        let x = images(&train_device);
+        let hidden = |model: &Mlp| {
+            let first = &model.layers[0];
+            model
+                .dropout
+                .forward(model.activation.forward(first.forward(x.clone())))
+        };
+        let active = hidden(&model).into_data().try_to_vec::<f32>().unwrap();
+        let plain = model.activation.forward(model.layers[0].forward(x.clone()));
+        let plain = plain.into_data().try_to_vec::<f32>().unwrap();
+        let alive = plain.iter().filter(|v| **v > 0.0).count();
+        let dropped = plain
+            .iter()
+            .zip(&active)
+            .filter(|(p, a)| **p > 0.0 && **a == 0.0)
+            .count();
+        // About half of the 64x64 positive units are dropped; the kept ones
+        // are scaled by 1 / (1 - 0.5) = 2.
+        let fraction = dropped as f64 / alive as f64;
+        assert!((0.4..0.6).contains(&fraction), "dropped {fraction}");
+        for (p, a) in plain.iter().zip(&active) {
+            assert!(*a == 0.0 || (a - 2.0 * p).abs() < 1e-5, "{p} -> {a}");
+        }
+        assert_ne!(model.forward(x.clone()).into_data(), model.forward(x).into_data());
     }
 }

@@ -168,8 +168,7 @@ mod tests {
         let device = Device::flex().autodiff();
         device.seed(7);
         let mut model = MlpConfig::new()
-            .with_hidden1(16)
-            .with_hidden2(8)
+            .with_hidden(vec![16, 8])
             .init(&device);
         let images = Tensor::<2>::random([4, 784], Distribution::Default, &device);
         for _ in 0..steps {

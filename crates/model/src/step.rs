@@ -1,5 +1,6 @@
 //! What Burn's `Learner` runs for each batch: the forward pass with its
-//! cross-entropy loss, plus the backward pass when training.
+//! cross-entropy loss, plus the backward pass when training (and, when asked,
+//! each layer's weight-gradient norm).
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
@@ -25,7 +26,20 @@ impl TrainStep for Mlp {
 
     fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
         let output = self.forward_classification(batch);
-        TrainOutput::new(self, output.loss.backward(), output)
+        let grads = output.loss.backward();
+        if let Some(log) = self.grad_log() {
+            let norms: Vec<f64> = self
+                .layers()
+                .iter()
+                .map(|layer| {
+                    layer.weight.grad(&grads).map_or(0.0, |grad| {
+                        grad.powi_scalar(2).sum().sqrt().into_scalar::<f64>() // ||dL/dW||_2
+                    })
+                })
+                .collect();
+            log.record(&norms);
+        }
+        TrainOutput::new(self, grads, output)
     }
 }
 

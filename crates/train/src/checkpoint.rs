@@ -6,6 +6,8 @@
 //! <run>/checkpoint/scheduler-<e>.bpk  the learning-rate schedule      scratch file and renamed)
 //! <run>/checkpoint/latest.json        the newest epoch whose three files are all on disk,
 //!                                     with the metrics of every epoch up to it
+//! <run>/checkpoint/best-model.bpk     with `keep_best`: the weights of the committed epoch
+//!                                     with the lowest validation loss
 //! ```
 //!
 //! Burn saves the three parts on three threads; [`Journal`] learns when all
@@ -31,6 +33,8 @@ use crate::renderer::{EpochMetrics, History};
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 /// The commit file inside [`CHECKPOINT_DIR`].
 pub const LATEST_FILE: &str = "latest.json";
+/// With `keep_best`, the copy of the best epoch's weights inside [`CHECKPOINT_DIR`].
+pub const BEST_MODEL_FILE: &str = "best-model.bpk";
 /// The three files Burn writes per epoch, `<part>-<epoch>.bpk`.
 const PARTS: [&str; 3] = ["model", "optim", "scheduler"];
 
@@ -50,14 +54,18 @@ pub struct Journal {
     dir: PathBuf,
     history: History,
     saved: Mutex<HashMap<usize, Vec<&'static str>>>,
+    keep_best: bool,
 }
 
 impl Journal {
-    pub fn new(run_dir: &Path, history: History) -> Arc<Self> {
+    /// With `keep_best`, each committed epoch with a lower validation loss
+    /// than every epoch before it also becomes [`BEST_MODEL_FILE`].
+    pub fn new(run_dir: &Path, history: History, keep_best: bool) -> Arc<Self> {
         Arc::new(Self {
             dir: run_dir.join(CHECKPOINT_DIR),
             history,
             saved: Mutex::new(HashMap::new()),
+            keep_best,
         })
     }
 
@@ -99,11 +107,29 @@ impl Journal {
             .filter(|metrics| metrics.epoch <= epoch)
             .cloned()
             .collect();
+        if self.keep_best && best_epoch(&epochs) == Some(epoch) {
+            let model = self.dir.join(format!("{}-{epoch}.bpk", PARTS[0]));
+            let best = self.dir.join(BEST_MODEL_FILE);
+            std::fs::read(&model)
+                .and_then(|bytes| data::write_atomic(&best, &bytes))
+                .with_context(|| format!("cannot copy {} to {}", model.display(), best.display()))?;
+        }
         let latest = Latest { epoch, epochs };
         let path = self.dir.join(LATEST_FILE);
         let json = serde_json::to_vec_pretty(&latest).expect("numbers serialise");
         data::write_atomic(&path, &json).with_context(|| format!("cannot write {}", path.display()))
     }
+}
+
+/// The epoch with the lowest validation loss (the first of equals), if any.
+pub fn best_epoch(epochs: &[EpochMetrics]) -> Option<usize> {
+    epochs
+        .iter()
+        .fold(None::<&EpochMetrics>, |best, metrics| match best {
+            Some(best) if best.valid_loss <= metrics.valid_loss => Some(best),
+            _ => Some(metrics),
+        })
+        .map(|metrics| metrics.epoch)
 }
 
 /// Burn's [`FileCheckpointer`] for one part, telling the [`Journal`] when a
@@ -234,6 +260,7 @@ mod tests {
             train_accuracy: 0.5,
             valid_loss: 0.25,
             valid_accuracy: 0.75,
+            grad_norms: vec![],
         }
     }
 
@@ -242,7 +269,7 @@ mod tests {
         let run = tempfile::tempdir().unwrap();
         let history = History::default();
         history.lock().unwrap().extend([metrics(1), metrics(2)]);
-        let journal = Journal::new(run.path(), history);
+        let journal = Journal::new(run.path(), history, false);
         std::fs::create_dir_all(run.path().join(CHECKPOINT_DIR)).unwrap();
         journal.part_saved(1, "model").unwrap();
         journal.part_saved(1, "optim").unwrap();

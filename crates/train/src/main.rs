@@ -26,6 +26,7 @@ use renderer::{EpochMetrics, Split};
 use run_dir::RunDir;
 use signals::SignalWatch;
 use train::config::{Overrides, TrainConfig};
+use train::plots;
 use training::Ending;
 
 /// Train the MNIST tutorial network (784-64-64-10, Adam, cross-entropy) with Burn.
@@ -109,10 +110,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 
     let model_config = config.model_config(data::IMAGE_PIXELS, data::NUM_CLASSES);
     println!(
-        "network {} ({} parameters), Adam lr {}, {} epochs of batch {}, backend {}, seed {}",
+        "network {} ({} parameters), {}, {} epochs of batch {}, backend {}, seed {}",
         model_config.describe(),
         model_config.num_params(),
-        config.optimizer.learning_rate,
+        config.describe_training(),
         config.epochs,
         config.batch_size,
         config.backend,
@@ -134,10 +135,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let resume_hint = resume_hint(run.path());
     let interrupter = Interrupter::new();
     let watch = SignalWatch::start(interrupter.clone(), resume_hint.clone())?;
+    let test_split = Arc::new(mnist.test);
     let outcome = training::fit(
         &config,
         Arc::new(mnist.train),
-        Arc::new(mnist.test),
+        Arc::clone(&test_split),
         &device,
         &run,
         dashboard,
@@ -151,12 +153,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             println!("{}", epoch.line(config.epochs));
         }
     }
-    let (model, test, stopped_early) = match outcome.ending {
+    let (model, test, stopped_early, best_epoch) = match outcome.ending {
         Ending::Finished {
             model,
             test,
             stopped_early,
-        } => (model, test, stopped_early),
+            best_epoch,
+        } => (model, test, stopped_early, best_epoch),
         Ending::Interrupted { signal } => {
             eprintln!(
                 "training interrupted by {} during epoch {} of {}. {}",
@@ -190,8 +193,21 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         csv.push_str(&epoch.csv_row());
     }
     csv.push('\n');
-    run.write("metrics.csv", csv.as_bytes())?;
+    run.write(plots::METRICS_FILE, csv.as_bytes())?;
+    if config.grad_norms {
+        let rows: Vec<(usize, &[f64])> = outcome
+            .epochs
+            .iter()
+            .map(|e| (e.epoch, e.grad_norms.as_slice()))
+            .collect();
+        run.write(plots::GRAD_NORMS_FILE, plots::grad_norms_csv(&rows).as_bytes())?;
+    }
     let test = &test;
+    let best_valid_accuracy = outcome
+        .epochs
+        .iter()
+        .map(|e| e.valid_accuracy)
+        .fold(f64::NAN, f64::max);
     let summary = serde_json::json!({
         "test_loss": test.loss,
         "test_accuracy": test.accuracy(),
@@ -201,15 +217,24 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         "seconds_per_epoch": outcome.epochs.iter().map(|e| e.seconds).collect::<Vec<_>>(),
         "backend": config.backend.to_string(),
         "stopped_early": stopped_early,
+        "best_epoch": best_epoch,
+        "best_valid_accuracy": best_valid_accuracy,
+        "validation": if config.validation.split > 0.0 { "held-out part of the training set" } else { "test set" },
+        "parameters": outcome.model_config.num_params(),
     });
     run.write("test.json", format!("{summary:#}\n").as_bytes())?;
 
     if let Some(reason) = &stopped_early {
         println!(
-            "training stopped during epoch {} of {} ({reason}); the model holds the weights \
-             reached so far",
-            outcome.epochs.len() + 1,
+            "training stopped after epoch {} of {} ({reason})",
+            outcome.epochs.len(),
             config.epochs
+        );
+    }
+    if let Some(best) = outcome.epochs.iter().find(|e| Some(e.epoch) == best_epoch) {
+        println!(
+            "kept the weights of epoch {}, the lowest validation loss ({:.4})",
+            best.epoch, best.valid_loss
         );
     }
     println!(
@@ -218,6 +243,16 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         test.accuracy(),
         test.correct,
         test.count
+    );
+    let pictures = plots::write_run_plots(run.path(), test, &test_split)?;
+    let names: Vec<String> = pictures
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    println!(
+        "plots: {}/{{{}}}",
+        run.path().join(plots::PLOTS_DIR).display(),
+        names.join(",")
     );
     println!(
         "saved {}; read it with: cargo run --release -p infer -- --run {}",

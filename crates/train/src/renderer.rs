@@ -19,6 +19,7 @@ use burn::train::renderer::{
     MetricsRendererTraining,
 };
 use burn::train::{Interrupter, LearnerSummary};
+use model::GradNormLog;
 
 /// One finished epoch. Accuracies are fractions in [0, 1], losses mean cross-entropy.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -31,6 +32,10 @@ pub struct EpochMetrics {
     pub train_accuracy: f64,
     pub valid_loss: f64,
     pub valid_accuracy: f64,
+    /// With `grad_norms = true`: the mean L2 norm of each layer's weight
+    /// gradient over the epoch's batches, input side first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grad_norms: Vec<f64>,
 }
 
 impl EpochMetrics {
@@ -112,6 +117,7 @@ pub struct EpochRenderer {
     epoch: usize,
     batches: usize,
     epoch_started: Instant,
+    grad_log: Option<GradNormLog>,
 }
 
 impl EpochRenderer {
@@ -135,7 +141,14 @@ impl EpochRenderer {
             epoch: 1,
             batches: 0,
             epoch_started: Instant::now(),
+            grad_log: None,
         }
+    }
+
+    /// Takes each epoch's mean gradient norms from `log` into its metrics.
+    pub fn with_grad_log(mut self, log: Option<GradNormLog>) -> Self {
+        self.grad_log = log;
+        self
     }
 
     /// Keeps the epoch's final values; checks every value of the loss. Returns
@@ -196,6 +209,10 @@ impl EpochRenderer {
             train_accuracy: percent(self.final_value(Split::Train, "Accuracy")),
             valid_loss: self.final_value(Split::Valid, "Loss"),
             valid_accuracy: percent(self.final_value(Split::Valid, "Accuracy")),
+            grad_norms: self
+                .grad_log
+                .as_ref()
+                .map_or_else(Vec::new, GradNormLog::take_epoch),
         };
         self.finals.clear();
         self.epoch = epoch + 1;

@@ -1,21 +1,27 @@
-//! One training run through Burn's `Learner`: data loaders, Adam, accuracy and
-//! loss on the training and evaluation splits, the dashboard, a checkpoint
-//! after every epoch, then the final evaluation on every test image.
+//! One training run through Burn's `Learner`: data loaders (with a held-out
+//! validation set if asked), the optimizer and its learning-rate schedule,
+//! accuracy and loss on the training and validation splits, early stopping,
+//! the dashboard, a checkpoint after every epoch, then the final evaluation on
+//! every test image.
 
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::tensor::Device;
+use burn::store::ModuleRecord;
 use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, SupervisedTraining};
 use data::{IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES};
-use model::{EVAL_BATCH_SIZE, Evaluation, Mlp, MlpConfig, evaluate};
+use burn::module::Module;
+use model::{EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
 
-use crate::checkpoint::{Journal, Latest, ResumedLoader};
+use crate::checkpoint::{BEST_MODEL_FILE, CHECKPOINT_DIR, Journal, Latest, ResumedLoader, best_epoch};
 use crate::renderer::{Divergence, EpochMetrics, EpochRenderer, History, Stops};
 use crate::run_dir::RunDir;
 use crate::signals::{self, SignalWatch};
@@ -23,12 +29,14 @@ use train::config::TrainConfig;
 
 /// How training ended.
 pub enum Ending {
-    /// Every epoch ran, or the dashboard's stop key ended it early (the
-    /// reason): the model is evaluated and saved.
+    /// Every epoch ran, or early stopping or the dashboard's stop key ended
+    /// it early (the reason): the model is evaluated and saved.
     Finished {
         model: Box<Mlp>,
         test: Evaluation,
         stopped_early: Option<String>,
+        /// With `keep_best`: the epoch whose weights `model` holds.
+        best_epoch: Option<usize>,
     },
     /// Ctrl-C or SIGTERM (the signal's number): the checkpoints are what is kept.
     Interrupted { signal: i32 },
@@ -44,8 +52,8 @@ pub struct Outcome {
     pub ending: Ending,
 }
 
-/// Trains the network on `train`, evaluating on `test` after each epoch and
-/// checkpointing into `run`; with `resume`, continues from that checkpoint.
+/// Trains the network on `train`, validating after each epoch on `test` or on
+/// a part of `train` held out (`[validation] split`), checkpointing into `run`; with `resume`, continues from that checkpoint.
 /// With `dashboard`, Burn's terminal dashboard shows progress; otherwise one
 /// line per epoch is printed. `interrupter` is the one `watch` stops.
 #[allow(clippy::too_many_arguments)]
@@ -64,7 +72,29 @@ pub fn fit(
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let model_config = config.model_config(IMAGE_PIXELS, NUM_CLASSES);
-    let model = model_config.init(&train_device);
+    let grad_log = config.grad_norms.then(GradNormLog::new);
+    let mut model = model_config.init(&train_device);
+    if let Some(log) = &grad_log {
+        model = model.with_grad_log(log.clone());
+    }
+    let (train, valid) = if config.validation.split > 0.0 {
+        let (train, valid) = train.hold_out(config.validation.split, config.seed);
+        if train.is_empty() || valid.is_empty() {
+            bail!(
+                "validation.split = {} leaves {} training and {} validation images; both need at least one",
+                config.validation.split,
+                train.len(),
+                valid.len()
+            );
+        }
+        (Arc::new(train), Arc::new(valid))
+    } else {
+        (train, Arc::clone(&test))
+    };
+    let batches_per_epoch = train.len().div_ceil(config.batch_size);
+    let scheduler = config
+        .lr_scheduler(batches_per_epoch)
+        .map_err(|error| anyhow::anyhow!("invalid learning-rate schedule: {error}"))?;
 
     let finished_epochs = resume.map_or(0, |latest| latest.epoch);
     let loader_train: Arc<dyn DataLoader<MnistBatch>> = Arc::new(ResumedLoader::new(
@@ -75,10 +105,10 @@ pub fn fit(
             .build(MnistDataset::new(train)),
         finished_epochs,
     ));
-    let loader_test = DataLoaderBuilder::new(MnistBatcher)
+    let loader_valid = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(EVAL_BATCH_SIZE)
         .set_device(device.clone())
-        .build(MnistDataset::new(Arc::clone(&test)));
+        .build(MnistDataset::new(valid));
 
     let history = History::new(Mutex::new(
         resume
@@ -86,8 +116,8 @@ pub fn fit(
             .unwrap_or_default(),
     ));
     let (model_checkpoints, optimizer_checkpoints, scheduler_checkpoints) =
-        Journal::new(run.path(), history.clone()).checkpointers();
-    let mut training = SupervisedTraining::new(run.learner_dir(), loader_train, loader_test)
+        Journal::new(run.path(), history.clone(), config.validation.keep_best).checkpointers();
+    let mut training = SupervisedTraining::new(run.learner_dir(), loader_train, loader_valid)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .num_epochs(config.epochs)
         .with_interrupter(interrupter.clone())
@@ -101,6 +131,16 @@ pub fn fit(
     if finished_epochs > 0 {
         training = training.checkpoint(finished_epochs);
     }
+    let patience = config.validation.patience;
+    if patience > 0 {
+        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
+            &LossMetric::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+            StoppingCondition::NoImprovementSince { n_epochs: patience },
+        ));
+    }
     let dashboard = dashboard.then(|| {
         signals::keep_ctrl_c_as_signal();
         Box::new(TuiMetricsRendererWrapper::new(
@@ -109,14 +149,12 @@ pub fn fit(
         )) as Box<dyn MetricsRenderer>
     });
     let stops = Arc::new(Mutex::new(Stops::default()));
-    let training = training.renderer(Box::new(EpochRenderer::new(
-        dashboard,
-        history.clone(),
-        interrupter,
-        stops.clone(),
-    )));
+    let training = training.renderer(Box::new(
+        EpochRenderer::new(dashboard, history.clone(), interrupter, stops.clone())
+            .with_grad_log(grad_log),
+    ));
 
-    let learner = Learner::new(model, config.adam().init(), config.optimizer.learning_rate);
+    let learner = Learner::new(model, config.optimizer(), scheduler);
     let result = training.launch(learner);
     // Dropping the renderer closes the dashboard and gives the terminal back
     // before anything else is printed.
@@ -131,20 +169,31 @@ pub fn fit(
     } else if let Some(signal) = watch.received().filter(|_| epochs.len() < config.epochs) {
         Ending::Interrupted { signal }
     } else {
-        // Only the dashboard's stop key is left to end training early.
-        let stopped_early = stops
-            .interruption
-            .filter(|_| epochs.len() < config.epochs)
-            .map(|reason| match reason.as_str() {
+        // The dashboard's stop key or early stopping ended training early.
+        let stopped_early = (epochs.len() < config.epochs).then(|| match stops.interruption {
+            Some(reason) => match reason.as_str() {
                 "" | "Stopping training from user input." => "stopped from the dashboard".into(),
                 _ => reason,
-            });
-        let test = evaluate(&result.model, test, NUM_CLASSES, EVAL_BATCH_SIZE, device)
+            },
+            None => format!(
+                "early stopping: the validation loss has not improved for {patience} epochs"
+            ),
+        });
+        let mut model = result.model;
+        let best_epoch = config.validation.keep_best.then(|| best_epoch(&epochs)).flatten();
+        if best_epoch.is_some_and(|best| best < epochs.len()) {
+            let path = run.path().join(CHECKPOINT_DIR).join(BEST_MODEL_FILE);
+            let record = ModuleRecord::load(path.clone())
+                .with_context(|| format!("cannot read the best epoch's weights {}", path.display()))?;
+            model = model.load_record(record);
+        }
+        let test = evaluate(&model, test, NUM_CLASSES, EVAL_BATCH_SIZE, device)
             .context("cannot read the test results back from the device")?;
         Ending::Finished {
-            model: Box::new(result.model),
+            model: Box::new(model),
             test,
             stopped_early,
+            best_epoch,
         }
     };
     Ok(Outcome {

@@ -1,0 +1,205 @@
+//! `sweep`: trains several configs, or one config over a grid of overrides,
+//! N runs at a time, and compares them.
+//!
+//! ```text
+//! cargo run --release -p train --bin sweep -- configs/lr-0.005.toml configs/deeper.toml --jobs 2
+//! cargo run --release -p train --bin sweep -- --grid optimizer.learning_rate=0.001,0.005 --grid batch_size=32,128
+//! ```
+//!
+//! Each run is an ordinary `train` run in `<artifacts>/<name>/<run>/` with its
+//! log in `<run>.log`; the sweep directory also gets `summary.md`,
+//! `summary.csv` and `val_accuracy.png` (validation accuracy per epoch).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Mutex;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use train::plots;
+use train::sweep::{self, Job, Row};
+
+/// Train several configs (or a grid of overrides) and compare them in a table and a chart.
+#[derive(Parser, Debug)]
+#[command(version, allow_negative_numbers = true)]
+struct Cli {
+    /// TOML configs to run; without any, the tutorial's (configs/default.toml).
+    configs: Vec<PathBuf>,
+    /// KEY=V1,V2,...: run every config with each value (several --grid: every
+    /// combination). Keys as in the config: optimizer.learning_rate, batch_size, model.hidden...
+    #[arg(long = "grid", value_name = "KEY=V1,V2,...")]
+    grid: Vec<String>,
+    /// KEY=VALUE set in every run (e.g. epochs=5).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Runs trained at the same time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
+    /// The sweep's directory name under --artifacts (numbered if taken).
+    #[arg(long, default_value = "sweep")]
+    name: String,
+    /// Directory holding the sweep's directory.
+    #[arg(long, default_value = "artifacts")]
+    artifacts: PathBuf,
+    /// Passed to every run: a directory of MNIST-shaped IDX files.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", data::one_line(&format!("{error:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `<artifacts>/<name>`, or `<name>-2`, `-3`... if taken; created empty.
+fn sweep_dir(artifacts: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(artifacts)
+        .with_context(|| format!("cannot create {}", artifacts.display()))?;
+    for n in 1.. {
+        let dir = match n {
+            1 => artifacts.join(name),
+            _ => artifacts.join(format!("{name}-{n}")),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => bail!("cannot create {}: {error}", dir.display()),
+        }
+    }
+    unreachable!("some numbered name is free")
+}
+
+/// Trains `job` into `dir` with the `train` binary next to this one; its
+/// output goes to `<dir>/<name>.log`. Returns why it failed, if it did.
+fn train(job: &Job, dir: &Path, cli: &Cli) -> anyhow::Result<Option<String>> {
+    let exe = std::env::current_exe().context("cannot find the sweep binary")?;
+    let train = exe.with_file_name(format!("train{}", std::env::consts::EXE_SUFFIX));
+    let log_path = dir.join(format!("{}.log", job.name));
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let mut command = Command::new(&train);
+    command
+        .args(["--plain", "--artifacts"])
+        .arg(dir)
+        .args(["--run-name", &job.name])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if let Some(config) = &job.config {
+        command.arg("--config").arg(config);
+    }
+    if let Some(data) = &cli.data_dir {
+        command.arg("--data-dir").arg(data);
+    }
+    for assignment in cli.set.iter().chain(&job.set) {
+        command.args(["--set", assignment]);
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {}", train.display()))?;
+    if status.success() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    Ok(Some(format!("{status}: {}", data::one_line(last))))
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let grid = cli
+        .grid
+        .iter()
+        .map(|axis| sweep::parse_grid(axis))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    for config in &cli.configs {
+        train::config::TrainConfig::load(config)?;
+    }
+    let jobs = sweep::jobs(&cli.configs, &grid);
+    let mut names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        bail!("two runs would both be named {}: give the configs different file names", pair[0]);
+    }
+    let dir = sweep_dir(&cli.artifacts, &cli.name)?;
+    let total = jobs.len();
+    println!(
+        "sweep of {total} runs, {} at a time, into {}",
+        cli.jobs,
+        dir.display()
+    );
+    let queue = Mutex::new(jobs.iter().collect::<VecDeque<_>>());
+    let failed = Mutex::new(Vec::<(String, String)>::new());
+    let done = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for _ in 0..cli.jobs.min(total as u32) {
+            scope.spawn(|| {
+                while let Some(job) = queue.lock().expect("queue lock").pop_front() {
+                    let outcome = train(job, &dir, cli)
+                        .and_then(|failure| match failure {
+                            Some(why) => Ok(Err(why)),
+                            None => Row::read(&dir.join(&job.name), &job.name).map(Ok),
+                        })
+                        .unwrap_or_else(|error| Err(format!("{error:#}")));
+                    let mut done = done.lock().expect("done lock");
+                    *done += 1;
+                    match outcome {
+                        Ok(row) => println!(
+                            "[{done}/{total}] {}: test accuracy {:.4}, best validation accuracy {:.4}, {} epochs, {:.2} s/epoch",
+                            row.name, row.test_accuracy, row.best_valid_accuracy, row.epochs, row.seconds_per_epoch
+                        ),
+                        Err(why) => {
+                            println!("[{done}/{total}] {} failed: {why} (log: {}.log)", job.name, dir.join(&job.name).display());
+                            failed.lock().expect("failed lock").push((job.name.clone(), why));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner().expect("failed lock");
+    let mut rows = Vec::new();
+    let mut series = Vec::new();
+    for job in &jobs {
+        if failed.iter().any(|(name, _)| *name == job.name) {
+            continue;
+        }
+        let run = dir.join(&job.name);
+        rows.push(Row::read(&run, &job.name)?);
+        series.push(plot::Series {
+            name: job.name.clone(),
+            values: plots::read_metrics(&run)?.iter().map(|e| e.valid_accuracy).collect(),
+        });
+    }
+    let table = sweep::markdown(&rows, &failed);
+    for (file, text) in [("summary.md", &table), ("summary.csv", &sweep::csv(&rows))] {
+        let path = dir.join(file);
+        data::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if !series.is_empty() {
+        let path = dir.join("val_accuracy.png");
+        let title = format!("{}: validation accuracy per epoch", cli.name);
+        let png = plot::sweep_chart(&title, &series)
+            .with_context(|| format!("cannot draw {}", path.display()))?;
+        data::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("\n{table}");
+    println!(
+        "table: {0}/summary.md, {0}/summary.csv; chart: {0}/val_accuracy.png",
+        dir.display()
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("error: {} of {total} runs failed", failed.len());
+        ExitCode::FAILURE
+    })
+}

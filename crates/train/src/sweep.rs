@@ -1,0 +1,236 @@
+//! What a sweep runs and what it reports: the grid of overrides expanded into
+//! runs, and the comparison table of their results (markdown and CSV).
+
+use std::path::Path;
+
+use anyhow::Context;
+
+/// One run of a sweep: a config file (or none: the tutorial's), the `--set`
+/// assignments of its grid point, and its run name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub config: Option<std::path::PathBuf>,
+    pub set: Vec<String>,
+    pub name: String,
+}
+
+/// Splits `KEY=V1,V2,...` into the key and its values; commas inside `[...]`
+/// belong to the value (`model.hidden=[64,64],[128]`).
+pub fn parse_grid(axis: &str) -> Result<(String, Vec<String>), String> {
+    let (key, values) = axis
+        .split_once('=')
+        .filter(|(key, values)| !key.trim().is_empty() && !values.trim().is_empty())
+        .ok_or_else(|| format!("--grid {axis}: expected KEY=V1,V2,... e.g. optimizer.learning_rate=0.001,0.005"))?;
+    let (mut parts, mut depth, mut current) = (Vec::new(), 0i32, String::new());
+    for c in values.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut current).trim().to_string());
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current.trim().to_string());
+    if parts.iter().any(String::is_empty) {
+        return Err(format!("--grid {axis}: empty value"));
+    }
+    Ok((key.trim().to_string(), parts))
+}
+
+/// Every config crossed with every point of the grid, named
+/// `<config stem>[_<key>-<value>...]` (characters a run name cannot hold
+/// become `-`).
+pub fn jobs(configs: &[std::path::PathBuf], grid: &[(String, Vec<String>)]) -> Vec<Job> {
+    let configs: Vec<Option<std::path::PathBuf>> = if configs.is_empty() {
+        vec![None]
+    } else {
+        configs.iter().cloned().map(Some).collect()
+    };
+    let mut points: Vec<Vec<(String, String)>> = vec![vec![]];
+    for (key, values) in grid {
+        points = points
+            .into_iter()
+            .flat_map(|point| {
+                values.iter().map(move |value| {
+                    let mut point = point.clone();
+                    point.push((key.clone(), value.clone()));
+                    point
+                })
+            })
+            .collect();
+    }
+    let mut jobs = Vec::new();
+    for config in &configs {
+        let stem = config
+            .as_ref()
+            .and_then(|path| path.file_stem())
+            .map_or("default".to_string(), |stem| stem.to_string_lossy().into_owned());
+        for point in &points {
+            let mut name = stem.clone();
+            for (key, value) in point {
+                let short = key.rsplit('.').next().unwrap_or(key);
+                name += &format!("_{short}-{value}");
+            }
+            let name: String = name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+                .collect();
+            jobs.push(Job {
+                config: config.clone(),
+                set: point.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                name,
+            });
+        }
+    }
+    jobs
+}
+
+/// One row of the comparison table, read from a finished run's `test.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub name: String,
+    pub epochs: usize,
+    pub best_valid_accuracy: f64,
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub seconds_per_epoch: f64,
+    pub parameters: usize,
+}
+
+impl Row {
+    /// The row of the run in `run`, named `name`.
+    pub fn read(run: &Path, name: &str) -> anyhow::Result<Self> {
+        let path = run.join("test.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let number = |key: &str| {
+            json[key]
+                .as_f64()
+                .with_context(|| format!("{}: no number `{key}`", path.display()))
+        };
+        let seconds: Vec<f64> = json["seconds_per_epoch"]
+            .as_array()
+            .map(|all| all.iter().filter_map(|s| s.as_f64()).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            name: name.to_string(),
+            epochs: number("epochs_completed")? as usize,
+            best_valid_accuracy: number("best_valid_accuracy")?,
+            test_accuracy: number("test_accuracy")?,
+            test_loss: number("test_loss")?,
+            seconds_per_epoch: seconds.iter().sum::<f64>() / seconds.len().max(1) as f64,
+            parameters: number("parameters")? as usize,
+        })
+    }
+}
+
+const COLUMNS: [&str; 7] = [
+    "config",
+    "epochs run",
+    "best val acc",
+    "test acc",
+    "test loss",
+    "s/epoch",
+    "params",
+];
+
+/// The table as markdown; `failed` lists runs that did not finish, with why.
+pub fn markdown(rows: &[Row], failed: &[(String, String)]) -> String {
+    let mut text = format!("| {} |\n|{}\n", COLUMNS.join(" | "), "---|".repeat(COLUMNS.len()));
+    for row in rows {
+        text += &format!(
+            "| {} | {} | {:.2}% | {:.2}% | {:.4} | {:.2} | {} |\n",
+            row.name,
+            row.epochs,
+            row.best_valid_accuracy * 100.0,
+            row.test_accuracy * 100.0,
+            row.test_loss,
+            row.seconds_per_epoch,
+            row.parameters
+        );
+    }
+    for (name, why) in failed {
+        text += &format!("| {name} | failed: {} | | | | | |\n", why.replace('|', "/"));
+    }
+    text
+}
+
+/// The table as CSV, with full precision; fractions, not percentages.
+pub fn csv(rows: &[Row]) -> String {
+    let mut text = "config,epochs_run,best_valid_accuracy,test_accuracy,test_loss,seconds_per_epoch,parameters\n".to_string();
+    for row in rows {
+        text += &format!(
+            "{},{},{},{},{},{:.3},{}\n",
+            row.name,
+            row.epochs,
+            row.best_valid_accuracy,
+            row.test_accuracy,
+            row.test_loss,
+            row.seconds_per_epoch,
+            row.parameters
+        );
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grid_is_the_product_of_its_axes() {
+        let lr = parse_grid("optimizer.learning_rate=0.001,0.005").unwrap();
+        let hidden = parse_grid("model.hidden=[64,64], [128]").unwrap();
+        assert_eq!(hidden.1, vec!["[64,64]", "[128]"]);
+        let jobs = jobs(&["configs/deeper.toml".into()], &[lr, hidden]);
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "deeper_learning_rate-0.001_hidden--64-64-",
+                "deeper_learning_rate-0.001_hidden--128-",
+                "deeper_learning_rate-0.005_hidden--64-64-",
+                "deeper_learning_rate-0.005_hidden--128-",
+            ]
+        );
+        assert_eq!(
+            jobs[1].set,
+            ["optimizer.learning_rate=0.001", "model.hidden=[128]"]
+        );
+        let plain = super::jobs(&[], &[]);
+        assert_eq!(plain[0].name, "default");
+        assert_eq!(plain[0].config, None);
+    }
+
+    #[test]
+    fn bad_grids_say_what_is_expected() {
+        assert!(parse_grid("epochs").unwrap_err().contains("expected KEY=V1,V2"));
+        assert_eq!(parse_grid("epochs=1,,2").unwrap_err(), "--grid epochs=1,,2: empty value");
+    }
+
+    #[test]
+    fn the_table_has_one_row_per_run() {
+        let row = Row {
+            name: "a".into(),
+            epochs: 5,
+            best_valid_accuracy: 0.9712,
+            test_accuracy: 0.9701,
+            test_loss: 0.10234,
+            seconds_per_epoch: 0.6123,
+            parameters: 55050,
+        };
+        let md = markdown(&[row.clone()], &[("b".into(), "exit 1".into())]);
+        assert_eq!(
+            md.lines().nth(2),
+            Some("| a | 5 | 97.12% | 97.01% | 0.1023 | 0.61 | 55050 |")
+        );
+        assert_eq!(md.lines().nth(3), Some("| b | failed: exit 1 | | | | | |"));
+        assert_eq!(csv(&[row]).lines().nth(1), Some("a,5,0.9712,0.9701,0.10234,0.612,55050"));
+    }
+}

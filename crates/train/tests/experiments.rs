@@ -1,0 +1,275 @@
+//! The experiment knobs end to end on small generated IDX data: early
+//! stopping and the best checkpoint, a held-out validation set, the other
+//! optimizers and schedules, gradient-norm logging, the run's pictures, and
+//! a sweep of two configs.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// The PNG at `path`, decoded: its width and height.
+fn png_size(path: &Path) -> (u32, u32) {
+    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (image.width(), image.height())
+}
+
+#[test]
+fn early_stopping_stops_and_keep_best_keeps_the_lowest_validation_loss() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    // After epoch 1 the rate falls to 1e-3 * 1e-30: the weights no longer
+    // change, so no later epoch improves on the validation loss.
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "stops",
+        &[
+            "--epochs",
+            "30",
+            "--set",
+            "schedule.kind=step",
+            "--set",
+            "schedule.gamma=1e-30",
+            "--set",
+            "validation.patience=2",
+            "--set",
+            "validation.keep_best=true",
+        ],
+    );
+    assert_success(&output);
+    let out = stdout(&output);
+    let run = artifacts.path().join("stops");
+    let summary = test_json(&run);
+    // Epoch 1 is the best; epochs 2 and 3 do not improve: stop after 3.
+    assert_eq!(summary["epochs_completed"], 3, "{out}");
+    assert_eq!(summary["best_epoch"], 1, "{out}");
+    assert!(
+        out.contains("training stopped after epoch 3 of 30 (early stopping: the validation loss has not improved for 2 epochs)"),
+        "{out}"
+    );
+    assert!(out.contains("kept the weights of epoch 1"), "{out}");
+    assert!(run.join("checkpoint/best-model.bpk").is_file());
+    assert_eq!(metrics_without_time(&run).len(), 4);
+
+    // Without patience, all 4 epochs run.
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "runs-on",
+        &["--epochs", "4", "--set", "schedule.kind=step", "--set", "schedule.gamma=1e-30"],
+    );
+    assert_success(&output);
+    assert_eq!(test_json(&artifacts.path().join("runs-on"))["epochs_completed"], 4);
+}
+
+#[test]
+fn a_validation_split_is_held_out_of_the_training_set() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "held-out",
+        &["--epochs", "2", "--set", "validation.split=0.25"],
+    );
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(out.contains("validation on 25% of the training set"), "{out}");
+    let summary = test_json(&artifacts.path().join("held-out"));
+    assert_eq!(summary["validation"], "held-out part of the training set");
+    // The test set is still all 200 images, evaluated once at the end.
+    assert_eq!(summary["test_images"], 200);
+
+    // A split that leaves nothing to train on is an error, before training.
+    let tiny = synthetic_mnist(2, 10);
+    let output = train(tiny.path(), artifacts.path(), "none", &["--set", "validation.split=0.9"]);
+    let error = assert_one_line_error(&output);
+    assert!(error.contains("validation.split = 0.9 leaves 0 training and 2 validation images"), "{error}");
+}
+
+#[test]
+fn sgd_with_momentum_adamw_and_schedules_train() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "sgd",
+            &["optimizer.kind=sgd", "optimizer.learning_rate=0.05", "optimizer.momentum=0.9"],
+            "SGD lr 0.05 momentum 0.9",
+        ),
+        (
+            "adamw-cosine",
+            &["optimizer.kind=adamw", "schedule.kind=cosine", "schedule.warmup_epochs=1"],
+            "AdamW lr 0.001 weight decay 0.01, cosine schedule, 1-epoch warm-up",
+        ),
+        (
+            "deep-gelu-dropout",
+            &["model.hidden=[32,32,32]", "model.activation=gelu", "model.dropout=0.2"],
+            "network 784-32-32-32-10 gelu dropout 0.2 (27562 parameters)",
+        ),
+    ];
+    for (name, sets, described) in cases {
+        let mut args = vec!["--epochs", "3"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let output = train(data.path(), artifacts.path(), name, &args);
+        assert_success(&output);
+        let out = stdout(&output);
+        assert!(out.contains(described), "{name}: {out}");
+        let accuracy = test_json(&artifacts.path().join(name))["test_accuracy"].as_f64().unwrap();
+        assert!(accuracy > 0.8, "{name}: test accuracy {accuracy}\n{out}");
+    }
+}
+
+#[test]
+fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "norms",
+        &["--epochs", "3", "--set", "grad_norms=true", "--set", "model.hidden=[16,16,16]"],
+    );
+    assert_success(&output);
+    let run = artifacts.path().join("norms");
+    let csv = std::fs::read_to_string(run.join("grad_norms.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "epoch,layer1,layer2,layer3,layer4");
+    assert_eq!(lines.len(), 4, "{csv}");
+    for (epoch, line) in lines[1..].iter().enumerate() {
+        let values: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(values[0], (epoch + 1) as f64);
+        assert!(values[1..].iter().all(|n| n.is_finite() && *n > 0.0), "{line}");
+    }
+    assert_eq!(
+        png_size(&run.join("plots/grad_norms.png")),
+        (plot::GRAD_NORMS_WIDTH, plot::GRAD_NORMS_HEIGHT)
+    );
+
+    // Off by default: no file, no picture.
+    let output = train(data.path(), artifacts.path(), "plain", &["--epochs", "1"]);
+    assert_success(&output);
+    let plain = artifacts.path().join("plain");
+    assert!(!plain.join("grad_norms.csv").exists());
+    assert!(!plain.join("plots/grad_norms.png").exists());
+}
+
+#[test]
+fn a_run_draws_its_pictures_and_infer_plot_draws_them_again() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(data.path(), artifacts.path(), "pictures", &["--epochs", "2"]);
+    assert_success(&output);
+    let run = artifacts.path().join("pictures");
+    let plots = run.join("plots");
+    let expected = [
+        ("training_curves.png", (plot::TRAINING_CURVES_WIDTH, plot::TRAINING_CURVES_HEIGHT)),
+        ("confusion_matrix.png", png_size(&plots.join("confusion_matrix.png"))),
+        ("misclassified.png", (plot::MISCLASSIFIED_GRID_WIDTH, png_size(&plots.join("misclassified.png")).1)),
+    ];
+    for (file, size) in expected {
+        let (width, height) = png_size(&plots.join(file));
+        assert_eq!((width, height), size, "{file}");
+        assert!((400..=3000).contains(&width) && (200..=3000).contains(&height), "{file}: {width}x{height}");
+    }
+    assert!(stdout(&output).contains("plots/{training_curves.png,confusion_matrix.png,misclassified.png}"));
+
+    // Drawn again from the run's files alone, the same pictures; other
+    // metrics give another training-curves picture.
+    let before = std::fs::read(plots.join("training_curves.png")).unwrap();
+    std::fs::remove_dir_all(&plots).unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let again = run_plot(&run, data_dir);
+    assert_success(&again);
+    assert_eq!(std::fs::read(plots.join("training_curves.png")).unwrap(), before);
+    assert!(plots.join("misclassified.png").is_file());
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    // Double every validation loss (column 5).
+    let doubled: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(row, line)| {
+            let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+            if row > 0 {
+                fields[4] = (fields[4].parse::<f64>().unwrap() * 2.0).to_string();
+            }
+            fields.join(",")
+        })
+        .collect();
+    std::fs::write(run.join("metrics.csv"), doubled.join("\n")).unwrap();
+    assert_success(&run_plot(&run, data_dir));
+    assert_ne!(std::fs::read(plots.join("training_curves.png")).unwrap(), before);
+}
+
+fn run_plot(run: &Path, data_dir: &str) -> std::process::Output {
+    let run_dir = run.to_str().unwrap();
+    common::run(&infer_bin(), &["plot", "--run", run_dir, "--data-dir", data_dir], run)
+}
+
+#[test]
+fn a_sweep_of_two_configs_tabulates_both() {
+    let data = synthetic_mnist(640, 200);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("small.toml"), "epochs = 2\n[model]\nhidden = [16]\n").unwrap();
+    std::fs::write(dir.path().join("wide.toml"), "epochs = 1\n[model]\nhidden = [32, 32]\n").unwrap();
+    let sweep = train_bin().with_file_name("sweep");
+    let artifacts = dir.path().join("out");
+    let output = run(
+        &sweep,
+        &[
+            "small.toml",
+            "wide.toml",
+            "--jobs",
+            "2",
+            "--name",
+            "pair",
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_success(&output);
+    let sweep_dir = artifacts.join("pair");
+    let table = std::fs::read_to_string(sweep_dir.join("summary.md")).unwrap();
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows[0], "| config | epochs run | best val acc | test acc | test loss | s/epoch | params |");
+    assert_eq!(rows.len(), 4, "{table}");
+    // 784*16+16 + 16*10+10 and 784*32+32 + 32*32+32 + 32*10+10 parameters.
+    assert!(rows[2].starts_with("| small | 2 | ") && rows[2].ends_with("| 12730 |"), "{table}");
+    assert!(rows[3].starts_with("| wide | 1 | ") && rows[3].ends_with("| 26506 |"), "{table}");
+    let csv = std::fs::read_to_string(sweep_dir.join("summary.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    for run in ["small", "wide"] {
+        let summary = test_json(&sweep_dir.join(run));
+        let accuracy = summary["test_accuracy"].as_f64().unwrap();
+        assert!(csv.contains(&format!("{run},")) && accuracy > 0.5, "{csv}");
+        assert!(sweep_dir.join(format!("{run}.log")).is_file());
+    }
+    assert_eq!(png_size(&sweep_dir.join("val_accuracy.png")), (plot::SWEEP_CHART_WIDTH, plot::SWEEP_CHART_HEIGHT));
+
+    // A grid over one config: one run per value.
+    let output = run(
+        &sweep,
+        &[
+            "small.toml",
+            "--grid",
+            "batch_size=16,64",
+            "--name",
+            "grid",
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_success(&output);
+    let table = std::fs::read_to_string(artifacts.join("grid/summary.md")).unwrap();
+    assert!(table.contains("| small_batch_size-16 | 2 |") && table.contains("| small_batch_size-64 | 2 |"), "{table}");
+}
