@@ -159,7 +159,7 @@ fn infer_explains_a_missing_corrupt_or_mismatched_run() {
     let mismatched = copy("mismatched");
     let mut config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(mismatched.join("model.json")).unwrap()).unwrap();
-    config["hidden1"] = 32.into();
+    config["hidden"] = serde_json::json!([32, 64]);
     std::fs::write(mismatched.join("model.json"), config.to_string()).unwrap();
 
     let cases = [
