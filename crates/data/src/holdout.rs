@@ -68,7 +68,10 @@ mod tests {
     fn the_seed_decides_the_draw() {
         let split = numbered();
         assert_eq!(split.hold_out(0.2, 1), split.hold_out(0.2, 1));
-        assert_ne!(ids(&split.hold_out(0.2, 1).1), ids(&split.hold_out(0.2, 2).1));
+        assert_ne!(
+            ids(&split.hold_out(0.2, 1).1),
+            ids(&split.hold_out(0.2, 2).1)
+        );
         let (train, valid) = split.hold_out(0.0, 1);
         assert_eq!((train, valid.len()), (split, 0));
     }

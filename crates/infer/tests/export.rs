@@ -96,7 +96,10 @@ fn numpy_reproduces_the_probabilities_from_the_exported_file() {
         report["max_abs_difference"].as_f64().unwrap() <= 1e-5,
         "{report}"
     );
-    assert_eq!(report["architecture"]["hidden"], serde_json::json!([64, 64]));
+    assert_eq!(
+        report["architecture"]["hidden"],
+        serde_json::json!([64, 64])
+    );
     eprintln!("export check: {report}");
 }
 

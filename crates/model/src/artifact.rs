@@ -249,7 +249,8 @@ mod tests {
             error.contains("fewer than the 4401385177128 bytes of that network's weights"),
             "{error}"
         );
-        let beyond = serde_json::to_vec(&MlpConfig::new().with_hidden(vec![64, usize::MAX])).unwrap();
+        let beyond =
+            serde_json::to_vec(&MlpConfig::new().with_hidden(vec![64, usize::MAX])).unwrap();
         std::fs::write(dir.path().join(MODEL_CONFIG_FILE), beyond).unwrap();
         let error = load_model(dir.path(), &device()).unwrap_err().to_string();
         assert!(

@@ -119,7 +119,12 @@ mod tests {
             .chunks(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        let burn_weight: Vec<f32> = model.layers[0].weight.val().into_data().try_to_vec().unwrap();
+        let burn_weight: Vec<f32> = model.layers[0]
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         for out in 0..5 {
             for input in [0, 1, 400, 783] {
                 assert_eq!(values[out * 784 + input], burn_weight[input * 5 + out]);

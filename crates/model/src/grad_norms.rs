@@ -31,7 +31,10 @@ impl GradNormLog {
             sums.norms = vec![0.0; norms.len()];
             sums.batches = 0;
         }
-        sums.norms.iter_mut().zip(norms).for_each(|(sum, n)| *sum += n);
+        sums.norms
+            .iter_mut()
+            .zip(norms)
+            .for_each(|(sum, n)| *sum += n);
         sums.batches += 1;
     }
 

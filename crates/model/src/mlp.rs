@@ -233,8 +233,7 @@ mod tests {
     fn weights_are_glorot_uniform_and_biases_zero() {
         let model = MlpConfig::new().init(&device());
         let limit = (6.0f32 / (784.0 + 64.0)).sqrt();
-        let weights = model
-            .layers[0]
+        let weights = model.layers[0]
             .weight
             .val()
             .into_data()
@@ -329,7 +328,10 @@ mod tests {
         assert_eq!(run(Activation::LeakyRelu), vec![-0.01, 0.0, 2.0]);
         // GELU(x) = x * Phi(x): Phi(-1) = 0.158655, Phi(2) = 0.977250.
         let gelu = run(Activation::Gelu);
-        assert!((gelu[0] + 0.158_655).abs() < 1e-5 && (gelu[2] - 1.954_5).abs() < 1e-4, "{gelu:?}");
+        assert!(
+            (gelu[0] + 0.158_655).abs() < 1e-5 && (gelu[2] - 1.954_5).abs() < 1e-4,
+            "{gelu:?}"
+        );
         let sigmoid = run(Activation::Sigmoid);
         assert!((sigmoid[0] - 0.268_941_4).abs() < 1e-6 && sigmoid[1] == 0.5);
         let tanh = run(Activation::Tanh);
@@ -419,6 +421,9 @@ mod tests {
         for (p, a) in plain.iter().zip(&active) {
             assert!(*a == 0.0 || (a - 2.0 * p).abs() < 1e-5, "{p} -> {a}");
         }
-        assert_ne!(model.forward(x.clone()).into_data(), model.forward(x).into_data());
+        assert_ne!(
+            model.forward(x.clone()).into_data(),
+            model.forward(x).into_data()
+        );
     }
 }

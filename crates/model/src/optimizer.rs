@@ -167,9 +167,7 @@ mod tests {
     fn train(mut optimizer: ModuleOptimizer, steps: usize) -> Vec<f32> {
         let device = Device::flex().autodiff();
         device.seed(7);
-        let mut model = MlpConfig::new()
-            .with_hidden(vec![16, 8])
-            .init(&device);
+        let mut model = MlpConfig::new().with_hidden(vec![16, 8]).init(&device);
         let images = Tensor::<2>::random([4, 784], Distribution::Default, &device);
         for _ in 0..steps {
             let loss = model.forward(images.clone()).powi_scalar(2).mean();

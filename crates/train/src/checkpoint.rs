@@ -112,7 +112,9 @@ impl Journal {
             let best = self.dir.join(BEST_MODEL_FILE);
             std::fs::read(&model)
                 .and_then(|bytes| data::write_atomic(&best, &bytes))
-                .with_context(|| format!("cannot copy {} to {}", model.display(), best.display()))?;
+                .with_context(|| {
+                    format!("cannot copy {} to {}", model.display(), best.display())
+                })?;
         }
         let latest = Latest { epoch, epochs };
         let path = self.dir.join(LATEST_FILE);

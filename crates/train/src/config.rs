@@ -282,9 +282,9 @@ impl TrainConfig {
             assignment: data::one_line(assignment),
             message: data::one_line(&message),
         };
-        let (key, text) = assignment
-            .split_once('=')
-            .ok_or_else(|| error("expected KEY=VALUE, e.g. optimizer.learning_rate=0.005".into()))?;
+        let (key, text) = assignment.split_once('=').ok_or_else(|| {
+            error("expected KEY=VALUE, e.g. optimizer.learning_rate=0.005".into())
+        })?;
         let value = toml::from_str::<toml::Table>(&format!("value = {text}"))
             .ok()
             .and_then(|mut table| table.remove("value"))
@@ -300,7 +300,9 @@ impl TrainConfig {
             };
         }
         section.insert(last.to_string(), value);
-        *self = table.try_into().map_err(|e: toml::de::Error| error(e.message().to_string()))?;
+        *self = table
+            .try_into()
+            .map_err(|e: toml::de::Error| error(e.message().to_string()))?;
         Ok(())
     }
 
@@ -414,24 +416,44 @@ impl TrainConfig {
         let (optimizer, schedule) = (&self.optimizer, &self.schedule);
         if let Some(decay) = optimizer.weight_decay {
             if optimizer.kind == OptimizerKind::Adam {
-                return invalid("optimizer.weight_decay", &decay, "applies to kind = \"adamw\" or \"sgd\" only");
+                return invalid(
+                    "optimizer.weight_decay",
+                    &decay,
+                    "applies to kind = \"adamw\" or \"sgd\" only",
+                );
             }
             if !(decay.is_finite() && decay >= 0.0) {
-                return invalid("optimizer.weight_decay", &decay, "expected a finite number of at least 0");
+                return invalid(
+                    "optimizer.weight_decay",
+                    &decay,
+                    "expected a finite number of at least 0",
+                );
             }
         }
         if let Some(momentum) = optimizer.momentum {
             if optimizer.kind != OptimizerKind::Sgd {
-                return invalid("optimizer.momentum", &momentum, "applies to kind = \"sgd\" only");
+                return invalid(
+                    "optimizer.momentum",
+                    &momentum,
+                    "applies to kind = \"sgd\" only",
+                );
             }
             if !(0.0..1.0).contains(&momentum) {
-                return invalid("optimizer.momentum", &momentum, "expected a number in [0, 1)");
+                return invalid(
+                    "optimizer.momentum",
+                    &momentum,
+                    "expected a number in [0, 1)",
+                );
             }
         }
         let step = schedule.kind == ScheduleKind::Step;
         if let Some(epochs) = schedule.step_epochs {
             if !step {
-                return invalid("schedule.step_epochs", &epochs, "applies to kind = \"step\" only");
+                return invalid(
+                    "schedule.step_epochs",
+                    &epochs,
+                    "applies to kind = \"step\" only",
+                );
             }
             if epochs == 0 {
                 return invalid("schedule.step_epochs", &epochs, "expected at least 1");
@@ -447,10 +469,18 @@ impl TrainConfig {
         }
         if let Some(min_lr) = schedule.min_lr {
             if schedule.kind != ScheduleKind::Cosine {
-                return invalid("schedule.min_lr", &min_lr, "applies to kind = \"cosine\" only");
+                return invalid(
+                    "schedule.min_lr",
+                    &min_lr,
+                    "applies to kind = \"cosine\" only",
+                );
             }
             if !(min_lr >= 0.0 && min_lr <= optimizer.learning_rate) {
-                return invalid("schedule.min_lr", &min_lr, "expected a rate from 0 to optimizer.learning_rate");
+                return invalid(
+                    "schedule.min_lr",
+                    &min_lr,
+                    "expected a rate from 0 to optimizer.learning_rate",
+                );
             }
         }
         Ok(())
@@ -707,7 +737,10 @@ mod tests {
             error("epochs"),
             "--set epochs: expected KEY=VALUE, e.g. optimizer.learning_rate=0.005"
         );
-        assert_eq!(error("nope.epochs=3"), "--set nope.epochs=3: there is no section `nope`");
+        assert_eq!(
+            error("nope.epochs=3"),
+            "--set nope.epochs=3: there is no section `nope`"
+        );
         assert!(error("model.depth=3").starts_with("--set model.depth=3: unknown field `depth`"));
         assert!(error("epochs=many").contains("invalid type: string \"many\""));
         assert_eq!(

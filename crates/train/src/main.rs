@@ -200,7 +200,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|e| (e.epoch, e.grad_norms.as_slice()))
             .collect();
-        run.write(plots::GRAD_NORMS_FILE, plots::grad_norms_csv(&rows).as_bytes())?;
+        run.write(
+            plots::GRAD_NORMS_FILE,
+            plots::grad_norms_csv(&rows).as_bytes(),
+        )?;
     }
     let test = &test;
     let best_valid_accuracy = outcome

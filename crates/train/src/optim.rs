@@ -2,14 +2,14 @@
 //! Burn objects the `Learner` takes.
 
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::optim::lr_scheduler::LrSchedulerConfig;
 use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::optim::lr_scheduler::linear::LinearLrSchedulerConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
 use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::optim::lr_scheduler::step::StepLrSchedulerConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
 use model::FusedAdam;
 
 use crate::config::{OptimizerKind, ScheduleKind, TrainConfig};
@@ -23,9 +23,7 @@ impl TrainConfig {
     pub fn optimizer(&self) -> ModuleOptimizer {
         let o = &self.optimizer;
         match o.kind {
-            OptimizerKind::Adam => {
-                FusedAdam::new(self.backend, o.beta1, o.beta2, o.epsilon).init()
-            }
+            OptimizerKind::Adam => FusedAdam::new(self.backend, o.beta1, o.beta2, o.epsilon).init(),
             OptimizerKind::Adamw => AdamWConfig::new()
                 .with_beta_1(o.beta1)
                 .with_beta_2(o.beta2)
@@ -87,7 +85,10 @@ impl TrainConfig {
             text += ", validation on the test set";
         }
         if v.patience > 0 {
-            text += &format!(", early stopping after {} epochs without progress", v.patience);
+            text += &format!(
+                ", early stopping after {} epochs without progress",
+                v.patience
+            );
         }
         if v.keep_best {
             text += ", keeping the best epoch";
@@ -159,7 +160,10 @@ mod tests {
 
     #[test]
     fn constant_is_the_learning_rate_at_every_step() {
-        assert_close(&rates(&config(2, ScheduleSection::default()), 3, 6), &[0.1; 6]);
+        assert_close(
+            &rates(&config(2, ScheduleSection::default()), 3, 6),
+            &[0.1; 6],
+        );
     }
 
     #[test]

@@ -86,7 +86,9 @@ pub fn read_grad_norms(run: &Path) -> anyhow::Result<Option<Vec<Vec<f64>>>> {
         return Ok(None);
     }
     let rows = read_csv(&path)?;
-    Ok(Some(rows.into_iter().map(|row| row[1..].to_vec()).collect()))
+    Ok(Some(
+        rows.into_iter().map(|row| row[1..].to_vec()).collect(),
+    ))
 }
 
 /// Draws every picture of `run` into `<run>/plots/` from its files and the
@@ -96,9 +98,10 @@ pub fn write_run_plots(
     evaluation: &Evaluation,
     test: &MnistSplit,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let name = run
-        .file_name()
-        .map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = run.file_name().map_or_else(
+        || run.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let mut pictures = vec![
         (
             "training_curves.png",
@@ -168,7 +171,11 @@ mod tests {
     fn a_broken_metrics_file_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(METRICS_FILE);
-        std::fs::write(&path, "epoch,seconds,a,b,c,d\n1,0.5,0.3,0.9,0.2,0.95\n2,x\n").unwrap();
+        std::fs::write(
+            &path,
+            "epoch,seconds,a,b,c,d\n1,0.5,0.3,0.9,0.2,0.95\n2,x\n",
+        )
+        .unwrap();
         let error = read_metrics(dir.path()).unwrap_err().to_string();
         assert_eq!(
             error,

@@ -20,7 +20,11 @@ pub fn parse_grid(axis: &str) -> Result<(String, Vec<String>), String> {
     let (key, values) = axis
         .split_once('=')
         .filter(|(key, values)| !key.trim().is_empty() && !values.trim().is_empty())
-        .ok_or_else(|| format!("--grid {axis}: expected KEY=V1,V2,... e.g. optimizer.learning_rate=0.001,0.005"))?;
+        .ok_or_else(|| {
+            format!(
+                "--grid {axis}: expected KEY=V1,V2,... e.g. optimizer.learning_rate=0.001,0.005"
+            )
+        })?;
     let (mut parts, mut depth, mut current) = (Vec::new(), 0i32, String::new());
     for c in values.chars() {
         match c {
@@ -68,7 +72,9 @@ pub fn jobs(configs: &[std::path::PathBuf], grid: &[(String, Vec<String>)]) -> V
         let stem = config
             .as_ref()
             .and_then(|path| path.file_stem())
-            .map_or("default".to_string(), |stem| stem.to_string_lossy().into_owned());
+            .map_or("default".to_string(), |stem| {
+                stem.to_string_lossy().into_owned()
+            });
         for point in &points {
             let mut name = stem.clone();
             for (key, value) in point {
@@ -77,7 +83,13 @@ pub fn jobs(configs: &[std::path::PathBuf], grid: &[(String, Vec<String>)]) -> V
             }
             let name: String = name
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
                 .collect();
             jobs.push(Job {
                 config: config.clone(),
@@ -142,7 +154,11 @@ const COLUMNS: [&str; 7] = [
 
 /// The table as markdown; `failed` lists runs that did not finish, with why.
 pub fn markdown(rows: &[Row], failed: &[(String, String)]) -> String {
-    let mut text = format!("| {} |\n|{}\n", COLUMNS.join(" | "), "---|".repeat(COLUMNS.len()));
+    let mut text = format!(
+        "| {} |\n|{}\n",
+        COLUMNS.join(" | "),
+        "---|".repeat(COLUMNS.len())
+    );
     for row in rows {
         text += &format!(
             "| {} | {} | {:.2}% | {:.2}% | {:.4} | {:.2} | {} |\n",
@@ -210,8 +226,15 @@ mod tests {
 
     #[test]
     fn bad_grids_say_what_is_expected() {
-        assert!(parse_grid("epochs").unwrap_err().contains("expected KEY=V1,V2"));
-        assert_eq!(parse_grid("epochs=1,,2").unwrap_err(), "--grid epochs=1,,2: empty value");
+        assert!(
+            parse_grid("epochs")
+                .unwrap_err()
+                .contains("expected KEY=V1,V2")
+        );
+        assert_eq!(
+            parse_grid("epochs=1,,2").unwrap_err(),
+            "--grid epochs=1,,2: empty value"
+        );
     }
 
     #[test]
@@ -225,12 +248,15 @@ mod tests {
             seconds_per_epoch: 0.6123,
             parameters: 55050,
         };
-        let md = markdown(&[row.clone()], &[("b".into(), "exit 1".into())]);
+        let md = markdown(std::slice::from_ref(&row), &[("b".into(), "exit 1".into())]);
         assert_eq!(
             md.lines().nth(2),
             Some("| a | 5 | 97.12% | 97.01% | 0.1023 | 0.61 | 55050 |")
         );
         assert_eq!(md.lines().nth(3), Some("| b | failed: exit 1 | | | | | |"));
-        assert_eq!(csv(&[row]).lines().nth(1), Some("a,5,0.9712,0.9701,0.10234,0.612,55050"));
+        assert_eq!(
+            csv(&[row]).lines().nth(1),
+            Some("a,5,0.9712,0.9701,0.10234,0.612,55050")
+        );
     }
 }

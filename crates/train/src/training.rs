@@ -8,20 +8,22 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
-use burn::tensor::Device;
+use burn::module::Module;
 use burn::store::ModuleRecord;
+use burn::tensor::Device;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, SupervisedTraining};
+use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
 use data::{IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES};
-use burn::module::Module;
 use model::{EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
 
-use crate::checkpoint::{BEST_MODEL_FILE, CHECKPOINT_DIR, Journal, Latest, ResumedLoader, best_epoch};
+use crate::checkpoint::{
+    BEST_MODEL_FILE, CHECKPOINT_DIR, Journal, Latest, ResumedLoader, best_epoch,
+};
 use crate::renderer::{Divergence, EpochMetrics, EpochRenderer, History, Stops};
 use crate::run_dir::RunDir;
 use crate::signals::{self, SignalWatch};
@@ -180,11 +182,16 @@ pub fn fit(
             ),
         });
         let mut model = result.model;
-        let best_epoch = config.validation.keep_best.then(|| best_epoch(&epochs)).flatten();
+        let best_epoch = config
+            .validation
+            .keep_best
+            .then(|| best_epoch(&epochs))
+            .flatten();
         if best_epoch.is_some_and(|best| best < epochs.len()) {
             let path = run.path().join(CHECKPOINT_DIR).join(BEST_MODEL_FILE);
-            let record = ModuleRecord::load(path.clone())
-                .with_context(|| format!("cannot read the best epoch's weights {}", path.display()))?;
+            let record = ModuleRecord::load(path.clone()).with_context(|| {
+                format!("cannot read the best epoch's weights {}", path.display())
+            })?;
             model = model.load_record(record);
         }
         let test = evaluate(&model, test, NUM_CLASSES, EVAL_BATCH_SIZE, device)

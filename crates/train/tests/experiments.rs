@@ -58,10 +58,20 @@ fn early_stopping_stops_and_keep_best_keeps_the_lowest_validation_loss() {
         data.path(),
         artifacts.path(),
         "runs-on",
-        &["--epochs", "4", "--set", "schedule.kind=step", "--set", "schedule.gamma=1e-30"],
+        &[
+            "--epochs",
+            "4",
+            "--set",
+            "schedule.kind=step",
+            "--set",
+            "schedule.gamma=1e-30",
+        ],
     );
     assert_success(&output);
-    assert_eq!(test_json(&artifacts.path().join("runs-on"))["epochs_completed"], 4);
+    assert_eq!(
+        test_json(&artifacts.path().join("runs-on"))["epochs_completed"],
+        4
+    );
 }
 
 #[test]
@@ -76,7 +86,10 @@ fn a_validation_split_is_held_out_of_the_training_set() {
     );
     assert_success(&output);
     let out = stdout(&output);
-    assert!(out.contains("validation on 25% of the training set"), "{out}");
+    assert!(
+        out.contains("validation on 25% of the training set"),
+        "{out}"
+    );
     let summary = test_json(&artifacts.path().join("held-out"));
     assert_eq!(summary["validation"], "held-out part of the training set");
     // The test set is still all 200 images, evaluated once at the end.
@@ -84,9 +97,17 @@ fn a_validation_split_is_held_out_of_the_training_set() {
 
     // A split that leaves nothing to train on is an error, before training.
     let tiny = synthetic_mnist(2, 10);
-    let output = train(tiny.path(), artifacts.path(), "none", &["--set", "validation.split=0.9"]);
+    let output = train(
+        tiny.path(),
+        artifacts.path(),
+        "none",
+        &["--set", "validation.split=0.9"],
+    );
     let error = assert_one_line_error(&output);
-    assert!(error.contains("validation.split = 0.9 leaves 0 training and 2 validation images"), "{error}");
+    assert!(
+        error.contains("validation.split = 0.9 leaves 0 training and 2 validation images"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -96,17 +117,29 @@ fn sgd_with_momentum_adamw_and_schedules_train() {
     let cases: [(&str, &[&str], &str); 3] = [
         (
             "sgd",
-            &["optimizer.kind=sgd", "optimizer.learning_rate=0.05", "optimizer.momentum=0.9"],
+            &[
+                "optimizer.kind=sgd",
+                "optimizer.learning_rate=0.05",
+                "optimizer.momentum=0.9",
+            ],
             "SGD lr 0.05 momentum 0.9",
         ),
         (
             "adamw-cosine",
-            &["optimizer.kind=adamw", "schedule.kind=cosine", "schedule.warmup_epochs=1"],
+            &[
+                "optimizer.kind=adamw",
+                "schedule.kind=cosine",
+                "schedule.warmup_epochs=1",
+            ],
             "AdamW lr 0.001 weight decay 0.01, cosine schedule, 1-epoch warm-up",
         ),
         (
             "deep-gelu-dropout",
-            &["model.hidden=[32,32,32]", "model.activation=gelu", "model.dropout=0.2"],
+            &[
+                "model.hidden=[32,32,32]",
+                "model.activation=gelu",
+                "model.dropout=0.2",
+            ],
             "network 784-32-32-32-10 gelu dropout 0.2 (27562 parameters)",
         ),
     ];
@@ -119,7 +152,9 @@ fn sgd_with_momentum_adamw_and_schedules_train() {
         assert_success(&output);
         let out = stdout(&output);
         assert!(out.contains(described), "{name}: {out}");
-        let accuracy = test_json(&artifacts.path().join(name))["test_accuracy"].as_f64().unwrap();
+        let accuracy = test_json(&artifacts.path().join(name))["test_accuracy"]
+            .as_f64()
+            .unwrap();
         assert!(accuracy > 0.8, "{name}: test accuracy {accuracy}\n{out}");
     }
 }
@@ -132,7 +167,14 @@ fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
         data.path(),
         artifacts.path(),
         "norms",
-        &["--epochs", "3", "--set", "grad_norms=true", "--set", "model.hidden=[16,16,16]"],
+        &[
+            "--epochs",
+            "3",
+            "--set",
+            "grad_norms=true",
+            "--set",
+            "model.hidden=[16,16,16]",
+        ],
     );
     assert_success(&output);
     let run = artifacts.path().join("norms");
@@ -143,7 +185,10 @@ fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
     for (epoch, line) in lines[1..].iter().enumerate() {
         let values: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
         assert_eq!(values[0], (epoch + 1) as f64);
-        assert!(values[1..].iter().all(|n| n.is_finite() && *n > 0.0), "{line}");
+        assert!(
+            values[1..].iter().all(|n| n.is_finite() && *n > 0.0),
+            "{line}"
+        );
     }
     assert_eq!(
         png_size(&run.join("plots/grad_norms.png")),
@@ -162,21 +207,44 @@ fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
 fn a_run_draws_its_pictures_and_infer_plot_draws_them_again() {
     let data = synthetic_mnist(640, 200);
     let artifacts = tempfile::tempdir().unwrap();
-    let output = train(data.path(), artifacts.path(), "pictures", &["--epochs", "2"]);
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "pictures",
+        &["--epochs", "2"],
+    );
     assert_success(&output);
     let run = artifacts.path().join("pictures");
     let plots = run.join("plots");
     let expected = [
-        ("training_curves.png", (plot::TRAINING_CURVES_WIDTH, plot::TRAINING_CURVES_HEIGHT)),
-        ("confusion_matrix.png", png_size(&plots.join("confusion_matrix.png"))),
-        ("misclassified.png", (plot::MISCLASSIFIED_GRID_WIDTH, png_size(&plots.join("misclassified.png")).1)),
+        (
+            "training_curves.png",
+            (plot::TRAINING_CURVES_WIDTH, plot::TRAINING_CURVES_HEIGHT),
+        ),
+        (
+            "confusion_matrix.png",
+            png_size(&plots.join("confusion_matrix.png")),
+        ),
+        (
+            "misclassified.png",
+            (
+                plot::MISCLASSIFIED_GRID_WIDTH,
+                png_size(&plots.join("misclassified.png")).1,
+            ),
+        ),
     ];
     for (file, size) in expected {
         let (width, height) = png_size(&plots.join(file));
         assert_eq!((width, height), size, "{file}");
-        assert!((400..=3000).contains(&width) && (200..=3000).contains(&height), "{file}: {width}x{height}");
+        assert!(
+            (400..=3000).contains(&width) && (200..=3000).contains(&height),
+            "{file}: {width}x{height}"
+        );
     }
-    assert!(stdout(&output).contains("plots/{training_curves.png,confusion_matrix.png,misclassified.png}"));
+    assert!(
+        stdout(&output)
+            .contains("plots/{training_curves.png,confusion_matrix.png,misclassified.png}")
+    );
 
     // Drawn again from the run's files alone, the same pictures; other
     // metrics give another training-curves picture.
@@ -185,7 +253,10 @@ fn a_run_draws_its_pictures_and_infer_plot_draws_them_again() {
     let data_dir = data.path().to_str().unwrap();
     let again = run_plot(&run, data_dir);
     assert_success(&again);
-    assert_eq!(std::fs::read(plots.join("training_curves.png")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(plots.join("training_curves.png")).unwrap(),
+        before
+    );
     assert!(plots.join("misclassified.png").is_file());
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     // Double every validation loss (column 5).
@@ -202,20 +273,35 @@ fn a_run_draws_its_pictures_and_infer_plot_draws_them_again() {
         .collect();
     std::fs::write(run.join("metrics.csv"), doubled.join("\n")).unwrap();
     assert_success(&run_plot(&run, data_dir));
-    assert_ne!(std::fs::read(plots.join("training_curves.png")).unwrap(), before);
+    assert_ne!(
+        std::fs::read(plots.join("training_curves.png")).unwrap(),
+        before
+    );
 }
 
 fn run_plot(run: &Path, data_dir: &str) -> std::process::Output {
     let run_dir = run.to_str().unwrap();
-    common::run(&infer_bin(), &["plot", "--run", run_dir, "--data-dir", data_dir], run)
+    common::run(
+        &infer_bin(),
+        &["plot", "--run", run_dir, "--data-dir", data_dir],
+        run,
+    )
 }
 
 #[test]
 fn a_sweep_of_two_configs_tabulates_both() {
     let data = synthetic_mnist(640, 200);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("small.toml"), "epochs = 2\n[model]\nhidden = [16]\n").unwrap();
-    std::fs::write(dir.path().join("wide.toml"), "epochs = 1\n[model]\nhidden = [32, 32]\n").unwrap();
+    std::fs::write(
+        dir.path().join("small.toml"),
+        "epochs = 2\n[model]\nhidden = [16]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("wide.toml"),
+        "epochs = 1\n[model]\nhidden = [32, 32]\n",
+    )
+    .unwrap();
     let sweep = train_bin().with_file_name("sweep");
     let artifacts = dir.path().join("out");
     let output = run(
@@ -238,11 +324,20 @@ fn a_sweep_of_two_configs_tabulates_both() {
     let sweep_dir = artifacts.join("pair");
     let table = std::fs::read_to_string(sweep_dir.join("summary.md")).unwrap();
     let rows: Vec<&str> = table.lines().collect();
-    assert_eq!(rows[0], "| config | epochs run | best val acc | test acc | test loss | s/epoch | params |");
+    assert_eq!(
+        rows[0],
+        "| config | epochs run | best val acc | test acc | test loss | s/epoch | params |"
+    );
     assert_eq!(rows.len(), 4, "{table}");
     // 784*16+16 + 16*10+10 and 784*32+32 + 32*32+32 + 32*10+10 parameters.
-    assert!(rows[2].starts_with("| small | 2 | ") && rows[2].ends_with("| 12730 |"), "{table}");
-    assert!(rows[3].starts_with("| wide | 1 | ") && rows[3].ends_with("| 26506 |"), "{table}");
+    assert!(
+        rows[2].starts_with("| small | 2 | ") && rows[2].ends_with("| 12730 |"),
+        "{table}"
+    );
+    assert!(
+        rows[3].starts_with("| wide | 1 | ") && rows[3].ends_with("| 26506 |"),
+        "{table}"
+    );
     let csv = std::fs::read_to_string(sweep_dir.join("summary.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
     for run in ["small", "wide"] {
@@ -251,7 +346,10 @@ fn a_sweep_of_two_configs_tabulates_both() {
         assert!(csv.contains(&format!("{run},")) && accuracy > 0.5, "{csv}");
         assert!(sweep_dir.join(format!("{run}.log")).is_file());
     }
-    assert_eq!(png_size(&sweep_dir.join("val_accuracy.png")), (plot::SWEEP_CHART_WIDTH, plot::SWEEP_CHART_HEIGHT));
+    assert_eq!(
+        png_size(&sweep_dir.join("val_accuracy.png")),
+        (plot::SWEEP_CHART_WIDTH, plot::SWEEP_CHART_HEIGHT)
+    );
 
     // A grid over one config: one run per value.
     let output = run(
@@ -271,5 +369,9 @@ fn a_sweep_of_two_configs_tabulates_both() {
     );
     assert_success(&output);
     let table = std::fs::read_to_string(artifacts.join("grid/summary.md")).unwrap();
-    assert!(table.contains("| small_batch_size-16 | 2 |") && table.contains("| small_batch_size-64 | 2 |"), "{table}");
+    assert!(
+        table.contains("| small_batch_size-16 | 2 |")
+            && table.contains("| small_batch_size-64 | 2 |"),
+        "{table}"
+    );
 }

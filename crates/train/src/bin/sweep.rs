@@ -108,7 +108,11 @@ fn train(job: &Job, dir: &Path, cli: &Cli) -> anyhow::Result<Option<String>> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     Ok(Some(format!("{status}: {}", data::one_line(last))))
 }
 
@@ -126,7 +130,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
     names.sort_unstable();
     if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
-        bail!("two runs would both be named {}: give the configs different file names", pair[0]);
+        bail!(
+            "two runs would both be named {}: give the configs different file names",
+            pair[0]
+        );
     }
     let dir = sweep_dir(&cli.artifacts, &cli.name)?;
     let total = jobs.len();
@@ -175,7 +182,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         rows.push(Row::read(&run, &job.name)?);
         series.push(plot::Series {
             name: job.name.clone(),
-            values: plots::read_metrics(&run)?.iter().map(|e| e.valid_accuracy).collect(),
+            values: plots::read_metrics(&run)?
+                .iter()
+                .map(|e| e.valid_accuracy)
+                .collect(),
         });
     }
     let table = sweep::markdown(&rows, &failed);
@@ -189,7 +199,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         let title = format!("{}: validation accuracy per epoch", cli.name);
         let png = plot::sweep_chart(&title, &series)
             .with_context(|| format!("cannot draw {}", path.display()))?;
-        data::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+        data::write_atomic(&path, &png)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("\n{table}");
     println!(
