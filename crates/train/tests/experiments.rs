@@ -15,6 +15,15 @@ fn png_size(path: &Path) -> (u32, u32) {
     (image.width(), image.height())
 }
 
+/// `--epochs N` and one `--set` per assignment.
+fn epochs_and_sets<'a>(epochs: &'a str, assignments: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--epochs", epochs];
+    for assignment in assignments {
+        args.extend(["--set", assignment]);
+    }
+    args
+}
+
 #[test]
 fn early_stopping_stops_and_keep_best_keeps_the_lowest_validation_loss() {
     let data = synthetic_mnist(640, 200);
@@ -25,18 +34,15 @@ fn early_stopping_stops_and_keep_best_keeps_the_lowest_validation_loss() {
         data.path(),
         artifacts.path(),
         "stops",
-        &[
-            "--epochs",
+        &epochs_and_sets(
             "30",
-            "--set",
-            "schedule.kind=step",
-            "--set",
-            "schedule.gamma=1e-30",
-            "--set",
-            "validation.patience=2",
-            "--set",
-            "validation.keep_best=true",
-        ],
+            &[
+                "schedule.kind=step",
+                "schedule.gamma=1e-30",
+                "validation.patience=2",
+                "validation.keep_best=true",
+            ],
+        ),
     );
     assert_success(&output);
     let out = stdout(&output);
@@ -58,14 +64,7 @@ fn early_stopping_stops_and_keep_best_keeps_the_lowest_validation_loss() {
         data.path(),
         artifacts.path(),
         "runs-on",
-        &[
-            "--epochs",
-            "4",
-            "--set",
-            "schedule.kind=step",
-            "--set",
-            "schedule.gamma=1e-30",
-        ],
+        &epochs_and_sets("4", &["schedule.kind=step", "schedule.gamma=1e-30"]),
     );
     assert_success(&output);
     assert_eq!(
@@ -82,7 +81,7 @@ fn a_validation_split_is_held_out_of_the_training_set() {
         data.path(),
         artifacts.path(),
         "held-out",
-        &["--epochs", "2", "--set", "validation.split=0.25"],
+        &epochs_and_sets("2", &["validation.split=0.25"]),
     );
     assert_success(&output);
     let out = stdout(&output);
@@ -144,10 +143,7 @@ fn sgd_with_momentum_adamw_and_schedules_train() {
         ),
     ];
     for (name, sets, described) in cases {
-        let mut args = vec!["--epochs", "3"];
-        for set in sets {
-            args.extend(["--set", set]);
-        }
+        let args = epochs_and_sets("3", sets);
         let output = train(data.path(), artifacts.path(), name, &args);
         assert_success(&output);
         let out = stdout(&output);
@@ -167,14 +163,7 @@ fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
         data.path(),
         artifacts.path(),
         "norms",
-        &[
-            "--epochs",
-            "3",
-            "--set",
-            "grad_norms=true",
-            "--set",
-            "model.hidden=[16,16,16]",
-        ],
+        &epochs_and_sets("3", &["grad_norms=true", "model.hidden=[16,16,16]"]),
     );
     assert_success(&output);
     let run = artifacts.path().join("norms");
