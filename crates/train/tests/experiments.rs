@@ -340,13 +340,19 @@ fn a_sweep_of_two_configs_tabulates_both() {
         (plot::SWEEP_CHART_WIDTH, plot::SWEEP_CHART_HEIGHT)
     );
 
-    // A grid over one config: one run per value.
+    // Without recorded gradient norms, no gradient chart.
+    assert!(!sweep_dir.join("grad_norms-small.png").exists());
+
+    // A grid over one config: one run per value; both record gradient norms,
+    // so each gets a chart (drawn on one shared axis).
     let output = run(
         &sweep,
         &[
             "small.toml",
             "--grid",
             "batch_size=16,64",
+            "--set",
+            "grad_norms=true",
             "--name",
             "grid",
             "--artifacts",
@@ -363,4 +369,11 @@ fn a_sweep_of_two_configs_tabulates_both() {
             && table.contains("| small_batch_size-64 | 2 |"),
         "{table}"
     );
+    for run in ["small_batch_size-16", "small_batch_size-64"] {
+        let chart = artifacts.join(format!("grid/grad_norms-{run}.png"));
+        assert_eq!(
+            png_size(&chart),
+            (plot::GRAD_NORMS_WIDTH, plot::GRAD_NORMS_HEIGHT)
+        );
+    }
 }

@@ -8,7 +8,8 @@
 //!
 //! Each run is an ordinary `train` run in `<artifacts>/<name>/<run>/` with its
 //! log in `<run>.log`; the sweep directory also gets `summary.md`,
-//! `summary.csv` and `val_accuracy.png` (validation accuracy per epoch).
+//! `summary.csv` and `val_accuracy.png` (validation accuracy per epoch), and
+//! for runs with `grad_norms = true`, `grad_norms-<run>.png` on one shared axis.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -116,6 +117,42 @@ fn train(job: &Job, dir: &Path, cli: &Cli) -> anyhow::Result<Option<String>> {
     Ok(Some(format!("{status}: {}", data::one_line(last))))
 }
 
+/// For the runs that recorded gradient norms: one chart each,
+/// `grad_norms-<run>.png`, all on the same log axis so they compare.
+fn write_grad_norm_charts(
+    dir: &Path,
+    jobs: &[Job],
+    failed: &[(String, String)],
+) -> anyhow::Result<()> {
+    let mut recorded = Vec::new();
+    for job in jobs
+        .iter()
+        .filter(|job| failed.iter().all(|(name, _)| *name != job.name))
+    {
+        if let Some(norms) = plots::read_grad_norms(&dir.join(&job.name))? {
+            recorded.push((job, norms));
+        }
+    }
+    let all = recorded
+        .iter()
+        .flat_map(|(_, norms)| norms.iter().flatten());
+    let (low, high) = all
+        .filter(|n| n.is_finite() && **n > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(low, high), &n| {
+            (low.min(n), high.max(n))
+        });
+    for (job, norms) in &recorded {
+        let path = dir.join(format!("grad_norms-{}.png", job.name));
+        let title = format!("{}: weight-gradient norm per layer", job.name);
+        // A margin of a factor 1.5 each way keeps the lines off the frame.
+        let png = plot::grad_norms(&title, norms, Some((low / 1.5, high * 1.5)))
+            .with_context(|| format!("cannot draw {}", path.display()))?;
+        data::write_atomic(&path, &png)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let grid = cli
         .grid
@@ -188,6 +225,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 .collect(),
         });
     }
+    write_grad_norm_charts(&dir, &jobs, &failed)?;
     let table = sweep::markdown(&rows, &failed);
     for (file, text) in [("summary.md", &table), ("summary.csv", &sweep::csv(&rows))] {
         let path = dir.join(file);
