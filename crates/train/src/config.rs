@@ -338,17 +338,17 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return invalid("batch_size", &self.batch_size, "expected at least 1");
         }
-        if let Err(reason) = self.model_config(1, 1).validate() {
-            let model = &self.model;
-            return if reason.starts_with("dropout") {
-                invalid("model.dropout", &model.dropout, "expected a rate in [0, 1)")
-            } else {
-                invalid(
-                    "model.hidden",
-                    &format!("{:?}", model.hidden),
-                    "expected at most 64 layers of 1 to 1048576 units",
-                )
-            };
+        let model = &self.model;
+        if !(0.0..1.0).contains(&model.dropout) {
+            return invalid("model.dropout", &model.dropout, "expected a rate in [0, 1)");
+        }
+        // Dropout is fine, so whatever the network's own check finds is in `hidden`.
+        if self.model_config(1, 1).validate().is_err() {
+            return invalid(
+                "model.hidden",
+                &format!("{:?}", model.hidden),
+                "expected at most 64 layers of 1 to 1048576 units",
+            );
         }
         let adam = &self.optimizer;
         if !(adam.learning_rate.is_finite() && adam.learning_rate > 0.0) {

@@ -179,13 +179,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         cli.jobs,
         dir.display()
     );
-    let queue = Mutex::new(jobs.iter().collect::<VecDeque<_>>());
-    let failed = Mutex::new(Vec::<(String, String)>::new());
+    let queue = Mutex::new(jobs.iter().enumerate().collect::<VecDeque<_>>());
+    // Per job, in the jobs' order: its row, or why it failed.
+    let outcomes = Mutex::new(vec![None::<Result<Row, String>>; total]);
     let done = Mutex::new(0usize);
     std::thread::scope(|scope| {
         for _ in 0..cli.jobs.min(total as u32) {
             scope.spawn(|| {
-                while let Some(job) = queue.lock().expect("queue lock").pop_front() {
+                while let Some((index, job)) = queue.lock().expect("queue lock").pop_front() {
                     let outcome = train(job, &dir, cli)
                         .and_then(|failure| match failure {
                             Some(why) => Ok(Err(why)),
@@ -194,32 +195,37 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                         .unwrap_or_else(|error| Err(format!("{error:#}")));
                     let mut done = done.lock().expect("done lock");
                     *done += 1;
-                    match outcome {
+                    match &outcome {
                         Ok(row) => println!(
                             "[{done}/{total}] {}: test accuracy {:.4}, best validation accuracy {:.4}, {} epochs, {:.2} s/epoch",
                             row.name, row.test_accuracy, row.best_valid_accuracy, row.epochs, row.seconds_per_epoch
                         ),
-                        Err(why) => {
-                            println!("[{done}/{total}] {} failed: {why} (log: {}.log)", job.name, dir.join(&job.name).display());
-                            failed.lock().expect("failed lock").push((job.name.clone(), why));
-                        }
+                        Err(why) => println!(
+                            "[{done}/{total}] {} failed: {why} (log: {}.log)",
+                            job.name,
+                            dir.join(&job.name).display()
+                        ),
                     }
+                    outcomes.lock().expect("outcomes lock")[index] = Some(outcome);
                 }
             });
         }
     });
-    let failed = failed.into_inner().expect("failed lock");
-    let mut rows = Vec::new();
-    let mut series = Vec::new();
-    for job in &jobs {
-        if failed.iter().any(|(name, _)| *name == job.name) {
-            continue;
+    let (mut rows, mut failed) = (Vec::new(), Vec::new());
+    for (job, outcome) in jobs
+        .iter()
+        .zip(outcomes.into_inner().expect("outcomes lock"))
+    {
+        match outcome.expect("every job ran") {
+            Ok(row) => rows.push(row),
+            Err(why) => failed.push((job.name.clone(), why)),
         }
-        let run = dir.join(&job.name);
-        rows.push(Row::read(&run, &job.name)?);
+    }
+    let mut series = Vec::new();
+    for row in &rows {
         series.push(plot::Series {
-            name: job.name.clone(),
-            values: plots::read_metrics(&run)?
+            name: row.name.clone(),
+            values: plots::read_metrics(&dir.join(&row.name))?
                 .iter()
                 .map(|e| e.valid_accuracy)
                 .collect(),
