@@ -5,6 +5,9 @@
 #
 #   bash scripts/bench.sh [--seeds 3] [--epochs 5] [--backends flex,ndarray] [--peers keras,torch,numpy,sklearn] [--out FILE]
 #
+# With `--peers ''` it measures simple-nn alone and installs nothing (scripts/test.sh
+# runs it that way, small, so the driver cannot break unseen).
+#
 # The peers go into a throwaway virtual environment under the cache
 # (${XDG_CACHE_HOME:-~/.cache}/simple-nn/bench-venv, about 7 GB with PyTorch's
 # CUDA libraries); they are never dependencies of the project. Add wgpu to
@@ -15,7 +18,16 @@ cd "$(dirname "$0")/.."
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/simple-nn"
 venv="$cache/bench-venv"
 peers="numpy==2.4.6 scikit-learn==1.9.1 tensorflow-cpu==2.21.0 torch==2.15.0"
-if ! "$venv/bin/python" -c "import numpy, sklearn, keras, torch" 2>/dev/null; then
+# The peers' interpreter, unless no peer is asked for.
+python="$venv/bin/python"
+previous=""
+for arg in "$@"; do
+    if [ "$previous" = "--peers" ] && [ -z "$arg" ] || [ "$arg" = "--peers=" ]; then
+        python=python3
+    fi
+    previous="$arg"
+done
+if [ "$python" != python3 ] && ! "$python" -c "import numpy, sklearn, keras, torch" 2>/dev/null; then
     echo "installing the peers into $venv" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet $peers
@@ -23,4 +35,4 @@ fi
 
 cargo build --release --bin train --bin bench
 target="${CARGO_TARGET_DIR:-target}/release"
-exec python3 scripts/bench/run.py --bin-dir "$target" --python "$venv/bin/python" "$@"
+exec python3 scripts/bench/run.py --bin-dir "$target" --python "$python" "$@"

@@ -66,14 +66,14 @@ def train_flops(hidden1, hidden2, train_images, test_images):
     return train_images * (forward + backward) + test_images * forward
 
 
-def ours(args, backend, seed, artifacts, epochs, run_name, config=None):
+def ours(args, backend, seed, artifacts, epochs, run_name, flags=()):
+    """Trains with `train`'s own flags (so a renamed config key fails here,
+    not silently), plus `flags`."""
     command = [
         args.bin_dir / "train", "--plain", "--backend", backend, "--seed", seed,
         "--epochs", epochs, "--artifacts", artifacts, "--run-name", run_name,
-        "--overwrite", "--data-dir", args.data_dir,
+        "--overwrite", "--data-dir", args.data_dir, *flags,
     ]
-    if config:
-        command += ["--config", config]
     _, peak = run_measured(command, f"train --backend {backend} --seed {seed}")
     run_dir = Path(artifacts) / run_name
     result = json.loads((run_dir / "test.json").read_text())
@@ -198,9 +198,8 @@ def main():
             rows.append(row)
 
         log(f"training 784-512-512-10 at batch 128 on {main_backend}")
-        config = Path(artifacts) / "wide.toml"
-        config.write_text("batch_size = 128\n\n[model]\nhidden1 = 512\nhidden2 = 512\nactivation = \"relu\"\n")
-        wide = ours(args, main_backend, 1, artifacts, 2, "wide", config)
+        wide = ours(args, main_backend, 1, artifacts, 2, "wide",
+                    ["--batch-size", "128", "--set", "model.hidden=[512, 512]"])
     wide_gflops = train_flops(512, 512, 60000, 10000) / wide["seconds"] / 1e9
 
     for system in peers:
