@@ -46,3 +46,6 @@ bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 # The benchmark driver's arithmetic (standard library only; the peers it
 # compares against are not installed here).
 python3 -m unittest discover -s scripts/bench
+# The benchmark end to end in a small form (our binaries only, one seed, two
+# epochs, no peers), so a renamed flag or key cannot break it unseen.
+bash scripts/bench.sh --peers '' --seeds 1 --epochs 2 --backends flex

@@ -7,6 +7,7 @@
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use multiversion::multiversion;
 
 use crate::dataset::MnistItem;
 use crate::mnist::IMAGE_PIXELS;
@@ -18,10 +19,21 @@ pub fn normalize(pixel: u8) -> f32 {
     pixel as f32 / 255.0 - 0.5
 }
 
+/// [`normalize`] over a whole slice, compiled for AVX-512 and AVX2 as well as
+/// the baseline and chosen at run time: the conversion and the division
+/// vectorise, 16 pixels at a time on AVX-512.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2+fma",))]
+pub fn normalize_into(pixels: &[u8], out: &mut [f32]) {
+    for (out, &pixel) in out.iter_mut().zip(pixels) {
+        *out = normalize(pixel);
+    }
+}
+
 /// `images` (`u8` pixels, [`IMAGE_PIXELS`] per image, row-major) normalised
 /// into one `[count, 784]` tensor on `device`.
 pub fn images_tensor(images: &[u8], device: &Device) -> Tensor<2> {
-    let pixels: Vec<f32> = images.iter().map(|&pixel| normalize(pixel)).collect();
+    let mut pixels = vec![0.0f32; images.len()];
+    normalize_into(images, &mut pixels);
     let count = images.len() / IMAGE_PIXELS;
     Tensor::from_data(TensorData::new(pixels, [count, IMAGE_PIXELS]), device)
 }
@@ -43,12 +55,10 @@ impl Batcher<MnistItem, MnistBatch> for MnistBatcher {
     fn batch(&self, items: Vec<MnistItem>, device: &Device) -> MnistBatch {
         let size = items.len();
         let mut pixels = vec![0.0f32; size * IMAGE_PIXELS];
-        // Fixed-length rows with no lookups, so the compiler vectorises the
-        // conversion (a 256-entry table read per pixel was 3x slower).
+        // Whole rows with no lookups, so the conversion vectorises (a
+        // 256-entry table read per pixel was 3x slower).
         for (row, item) in pixels.chunks_exact_mut(IMAGE_PIXELS).zip(&items) {
-            for (out, &pixel) in row.iter_mut().zip(item.pixels()) {
-                *out = normalize(pixel);
-            }
+            normalize_into(item.pixels(), row);
         }
         let labels: Vec<i64> = items.iter().map(|item| i64::from(item.label())).collect();
         MnistBatch {

@@ -12,6 +12,7 @@ pub mod holdout;
 pub mod idx;
 pub mod mnist;
 pub mod own_image;
+pub mod prefetch;
 pub mod synthetic;
 
 pub use atomic::write_atomic;
@@ -21,3 +22,4 @@ pub use error::{DataError, one_line};
 pub use fetch::{Fetcher, Located};
 pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};
 pub use own_image::{ImageError, decode_digit, png_bytes, read_digit};
+pub use prefetch::Prefetch;

@@ -4,14 +4,16 @@
 //! Shapes use `B` for the batch size: input `[B, inputs]` (784 pixels normalised
 //! to [-0.5, 0.5]), hidden `[B, hidden[i]]`, output `[B, classes]`.
 
+use burn::backend::Dispatch;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::nn::{Dropout, DropoutConfig, Initializer, LeakyReluConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::fused;
 use crate::grad_norms::GradNormLog;
 
 /// The non-linearity after each hidden layer. ReLU is the tutorial's choice;
@@ -47,13 +49,15 @@ impl Activation {
             Self::Sigmoid => ActivationConfig::Sigmoid,
             Self::Tanh => ActivationConfig::Tanh,
             Self::Gelu => ActivationConfig::Gelu,
-            // Keras's and PyTorch's usual slope.
-            Self::LeakyRelu => {
-                ActivationConfig::LeakyRelu(LeakyReluConfig::new().with_negative_slope(0.01))
-            }
+            Self::LeakyRelu => ActivationConfig::LeakyRelu(
+                LeakyReluConfig::new().with_negative_slope(LEAKY_RELU_SLOPE.into()),
+            ),
         }
     }
 }
+
+/// Leaky ReLU's slope below zero: Keras's and PyTorch's usual one.
+pub const LEAKY_RELU_SLOPE: f32 = 0.01;
 
 /// The most units a layer may have (a limit on what a config or `model.json`
 /// may ask for, far above any MLP that trains on one machine).
@@ -89,7 +93,10 @@ pub struct MlpConfig {
 pub struct Mlp {
     /// Hidden layers then the output layer.
     pub(crate) layers: Vec<Linear>,
-    activation: ActivationLayer,
+    pub(crate) activation: ActivationLayer,
+    /// The same activation, for the fused path.
+    #[module(skip)]
+    activation_kind: Activation,
     dropout: Dropout,
     /// Where the training step records gradient norms, when asked to.
     #[module(skip)]
@@ -108,6 +115,7 @@ impl MlpConfig {
                 .map(|pair| glorot_linear(pair[0], pair[1], device))
                 .collect(),
             activation: self.activation.layer_config().init(device),
+            activation_kind: self.activation,
             dropout: DropoutConfig::new(self.dropout).init(),
             grad_log: None,
         }
@@ -180,13 +188,84 @@ impl Mlp {
     /// Logits (unnormalised scores): `[B, inputs]` -> `[B, classes]`. The loss
     /// applies log-softmax itself, which is stable where `log(softmax(x))` is not.
     /// Dropout acts only on an autodiff device, i.e. while the `Learner` trains.
+    ///
+    /// On flex the whole network is one fused operation ([`crate::fused`]);
+    /// elsewhere it is [`forward_layers`](Self::forward_layers).
     pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
+        match self.fused_network(&images) {
+            Some(network) => fused::logits(images, network),
+            None => self.forward_layers(images),
+        }
+    }
+
+    /// The forward pass as Burn composes it, one `Linear`, activation and
+    /// dropout at a time: the path on ndarray and wgpu, and the reference the
+    /// fused path is tested against.
+    pub fn forward_layers(&self, images: Tensor<2>) -> Tensor<2> {
         let (output, hidden) = self.layers.split_last().expect("at least the output layer");
         let x = hidden.iter().fold(images, |x, layer| {
             self.dropout
                 .forward(self.activation.forward(layer.forward(x))) // [B, hidden[i]]
         });
         output.forward(x) // [B, classes]
+    }
+
+    /// The network's tensors for the fused operations, when they can run on
+    /// `images` (flex, `f32`, every layer with a bias): the weights and biases,
+    /// and, while training with dropout, one keep factor per hidden layer drawn
+    /// exactly as Burn's `Dropout` draws its mask.
+    pub(crate) fn fused_network(&self, images: &Tensor<2>) -> Option<fused::Network<Dispatch>> {
+        let device = images.device();
+        let f32_params = self
+            .layers
+            .iter()
+            .all(|layer| layer.weight.val().dtype() == DType::F32 && layer.bias.is_some());
+        if !fused::supports(&device, images.dtype()) || !f32_params {
+            return None;
+        }
+        let mut network = self.fused_network_without_dropout();
+        if self.dropout.prob > 0.0 && device.is_autodiff() {
+            // Dropout of a tensor of ones is its keep factor: 0 or 1 / (1 - p),
+            // from the same random draws as Dropout::forward makes.
+            let batch = images.dims()[0];
+            let hidden = &self.layers[..self.layers.len() - 1];
+            network.keep = hidden
+                .iter()
+                .map(|layer| {
+                    let units = layer.weight.dims()[1];
+                    self.dropout
+                        .forward(Tensor::<2>::ones([batch, units], &device))
+                        .into_dispatch()
+                })
+                .collect();
+        }
+        Some(network)
+    }
+
+    /// The weights, biases and activation for the fused operations, with no
+    /// dropout factors. Every layer must have a bias.
+    pub(crate) fn fused_network_without_dropout(&self) -> fused::Network<Dispatch> {
+        fused::Network {
+            weights: self
+                .layers
+                .iter()
+                .map(|layer| layer.weight.val().into_dispatch())
+                .collect(),
+            biases: self
+                .layers
+                .iter()
+                .map(|layer| {
+                    layer
+                        .bias
+                        .as_ref()
+                        .expect("checked above")
+                        .val()
+                        .into_dispatch()
+                })
+                .collect(),
+            keep: Vec::new(),
+            activation: self.activation_kind,
+        }
     }
 
     /// Class probabilities: `[B, inputs]` -> `[B, classes]`, each row sums to 1.
@@ -384,7 +463,6 @@ mod tests {
         };
         let config = MlpConfig::new().with_dropout(0.5);
         let device = device();
-        device.seed(3);
         let model = config.init(&device);
         let x = images(&device);
         let a = model.forward(x.clone()).into_data();

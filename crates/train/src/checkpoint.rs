@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use burn::data::dataloader::{DataLoader, DataLoaderIterator};
+use burn::lr_scheduler::LrSchedulerRecord;
+use burn::optim::OptimizerRecord;
 use burn::tensor::Device;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{Deserialize, Serialize};
@@ -155,6 +157,26 @@ impl<R: Checkpoint> Checkpointer<R> for Recorded {
     fn restore(&self, epoch: usize) -> Result<R, CheckpointerError> {
         self.inner.restore(epoch)
     }
+}
+
+/// The optimizer's and the schedule's state after `epoch`, as Burn's
+/// checkpointer wrote them.
+pub fn restore_optimizer(
+    run_dir: &Path,
+    epoch: usize,
+) -> anyhow::Result<(OptimizerRecord, LrSchedulerRecord)> {
+    let dir = run_dir.join(CHECKPOINT_DIR);
+    let restore = |part: &str| {
+        let path = dir.join(format!("{part}-{epoch}.bpk"));
+        move |error| anyhow::anyhow!("cannot read {}: {error}", path.display())
+    };
+    let optimizer = FileCheckpointer::new(&dir, PARTS[1])
+        .restore(epoch)
+        .map_err(restore(PARTS[1]))?;
+    let schedule = FileCheckpointer::new(&dir, PARTS[2])
+        .restore(epoch)
+        .map_err(restore(PARTS[2]))?;
+    Ok((optimizer, schedule))
 }
 
 /// Reads `<run>/checkpoint/latest.json` and checks the files it names are

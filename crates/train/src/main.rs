@@ -7,9 +7,12 @@
 //! ```
 
 mod checkpoint;
+mod guard;
+mod metrics;
 mod renderer;
 mod run_dir;
 mod signals;
+mod strategy;
 mod training;
 
 use std::io::IsTerminal;
@@ -22,7 +25,8 @@ use burn::train::Interrupter;
 use clap::Parser;
 use data::Fetcher;
 
-use renderer::{EpochMetrics, Split};
+use guard::Split;
+use renderer::EpochMetrics;
 use run_dir::RunDir;
 use signals::SignalWatch;
 use train::config::{Overrides, TrainConfig};

@@ -21,6 +21,8 @@ use burn::train::renderer::{
 use burn::train::{Interrupter, LearnerSummary};
 use model::GradNormLog;
 
+use crate::guard::Split;
+
 /// One finished epoch. Accuracies are fractions in [0, 1], losses mean cross-entropy.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
@@ -74,37 +76,17 @@ impl EpochMetrics {
 /// and the code that writes the run directory.
 pub type History = Arc<Mutex<Vec<EpochMetrics>>>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Split {
-    Train,
-    Valid,
-}
-
-/// A loss that stopped being a finite number: where it happened.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Divergence {
-    /// 1-based.
-    pub epoch: usize,
-    /// 1-based batch of that epoch's split.
-    pub batch: usize,
-    pub split: Split,
-    /// The running mean loss of the epoch's split when it was seen (NaN or infinite).
-    pub loss: f64,
-}
-
 /// Why training stopped early, as seen while it ran. Burn's dashboard clears
 /// the stop request when training ends, so the renderer keeps it here.
 #[derive(Clone, Debug, Default)]
 pub struct Stops {
-    pub divergence: Option<Divergence>,
     /// The stop request's reason, `Some("")` when it gave none.
     pub interruption: Option<String>,
     /// The error training failed on (a checkpoint that could not be written).
     pub error: Option<String>,
 }
 
-/// Records every epoch, then shows it on the dashboard or as a plain line;
-/// stops training when the loss is not finite.
+/// Records every epoch, then shows it on the dashboard or as a plain line.
 pub struct EpochRenderer {
     dashboard: Option<Box<dyn MetricsRenderer>>,
     history: History,
@@ -113,17 +95,13 @@ pub struct EpochRenderer {
     names: HashMap<MetricId, MetricName>,
     finals: HashMap<(Split, String), f64>,
     total_epochs: usize,
-    /// The epoch in progress (1-based) and the batches of its current split so far.
-    epoch: usize,
-    batches: usize,
     epoch_started: Instant,
     grad_log: Option<GradNormLog>,
 }
 
 impl EpochRenderer {
     /// With `dashboard`, every event is forwarded to it; without, one line per epoch
-    /// goes to stdout. A non-finite loss asks `interrupter` to stop and is
-    /// recorded in `stops`.
+    /// goes to stdout. How training stopped is recorded in `stops`.
     pub fn new(
         dashboard: Option<Box<dyn MetricsRenderer>>,
         history: History,
@@ -138,8 +116,6 @@ impl EpochRenderer {
             names: HashMap::new(),
             finals: HashMap::new(),
             total_epochs: 0,
-            epoch: 1,
-            batches: 0,
             epoch_started: Instant::now(),
             grad_log: None,
         }
@@ -151,46 +127,20 @@ impl EpochRenderer {
         self
     }
 
-    /// Keeps the epoch's final values; checks every value of the loss. Returns
-    /// whether the state should reach the dashboard (a non-finite value would
-    /// break its plots).
+    /// Keeps the epoch's final values. Returns whether the state should reach
+    /// the dashboard (a non-finite value would break its plots).
     fn record(&mut self, split: Split, state: &MetricState) -> bool {
         let MetricState::Numeric(entry, Some(value)) = state else {
             return true;
         };
-        let Some(name) = self
-            .names
-            .get(&entry.metric_id)
-            .map(|name| name.to_string())
-        else {
-            return true;
-        };
-        // Burn sends a running value per batch and, at the end of each split, a
-        // `Final` value computed over the whole epoch: keep that one.
-        if let NumericEntry::Final(value) = value {
-            self.finals.insert((split, name.clone()), *value);
-        } else if name == "Loss" {
-            self.batches += 1;
+        // Burn sends a running value per report and, at the end of each split,
+        // a `Final` value computed over the whole epoch: keep that one.
+        if let NumericEntry::Final(value) = value
+            && let Some(name) = self.names.get(&entry.metric_id)
+        {
+            self.finals.insert((split, name.to_string()), *value);
         }
-        let current = value.current();
-        if name == "Loss" && !current.is_finite() {
-            self.diverged(split, current);
-        }
-        current.is_finite()
-    }
-
-    fn diverged(&mut self, split: Split, loss: f64) {
-        let mut stops = self.stops.lock().expect("stops lock");
-        if stops.divergence.is_none() {
-            stops.divergence = Some(Divergence {
-                epoch: self.epoch,
-                batch: self.batches.max(1),
-                split,
-                loss,
-            });
-            self.interrupter
-                .stop(Some("the loss is not a finite number"));
-        }
+        value.current().is_finite()
     }
 
     fn final_value(&self, split: Split, name: &str) -> f64 {
@@ -215,7 +165,6 @@ impl EpochRenderer {
                 .map_or_else(Vec::new, GradNormLog::take_epoch),
         };
         self.finals.clear();
-        self.epoch = epoch + 1;
         if self.dashboard.is_none() {
             let mut stdout = std::io::stdout().lock();
             // A closed stdout (`| head`) must not stop training.
@@ -276,7 +225,6 @@ impl TrainingProgressLogger for EpochRenderer {
         label: Option<&str>,
     ) {
         self.total_epochs = total_epochs;
-        self.epoch = starting_epoch.max(1);
         self.forward(|d| d.start(total_epochs, starting_epoch, total_items, label));
     }
 
@@ -289,7 +237,6 @@ impl TrainingProgressLogger for EpochRenderer {
         if split == "train" {
             self.epoch_started = Instant::now();
         }
-        self.batches = 0;
         self.forward(|d| d.start_split(split, total_items));
     }
 
@@ -389,45 +336,6 @@ mod tests {
             &AccuracyMetric::new(),
         ));
         (renderer, history, interrupter, stops, loss, accuracy)
-    }
-
-    #[test]
-    fn a_non_finite_loss_stops_training_and_says_where() {
-        let (mut renderer, _, interrupter, stops, loss, accuracy) = renderer();
-        renderer.start(3, 1, None, None);
-        renderer.start_split("train", 10);
-        renderer.update_train(numeric(&loss, NumericEntry::Value(2.0)));
-        renderer.update_train(numeric(&accuracy, NumericEntry::Value(f64::NAN)));
-        renderer.update_train(numeric(&loss, NumericEntry::Final(1.0)));
-        renderer.start_split("valid", 10);
-        renderer.update_valid(numeric(&loss, NumericEntry::Value(1.0)));
-        renderer.update_epoch(1);
-        assert!(
-            !interrupter.should_stop(),
-            "finite losses and a NaN accuracy do not stop"
-        );
-
-        renderer.start_split("train", 10);
-        renderer.update_train(numeric(&loss, NumericEntry::Value(3.0)));
-        renderer.update_train(numeric(&loss, NumericEntry::Value(4.0)));
-        renderer.update_train(numeric(&loss, NumericEntry::Value(f64::INFINITY)));
-        renderer.update_train(numeric(&loss, NumericEntry::Value(f64::NAN)));
-        assert!(interrupter.should_stop());
-        let seen = stops.lock().unwrap().divergence.clone().unwrap();
-        assert_eq!(
-            seen,
-            Divergence {
-                epoch: 2,
-                batch: 3,
-                split: Split::Train,
-                loss: f64::INFINITY
-            }
-        );
-        renderer.on_train_end(None).unwrap();
-        assert_eq!(
-            stops.lock().unwrap().interruption.as_deref(),
-            Some("the loss is not a finite number")
-        );
     }
 
     #[test]

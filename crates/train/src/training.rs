@@ -13,20 +13,24 @@ use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
-use burn::train::{Interrupter, Learner, SupervisedTraining};
+use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
-use data::{IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES};
-use model::{EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
+use data::{
+    IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES, Prefetch,
+};
+use model::{Backend, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
 
 use crate::checkpoint::{
-    BEST_MODEL_FILE, CHECKPOINT_DIR, Journal, Latest, ResumedLoader, best_epoch,
+    BEST_MODEL_FILE, CHECKPOINT_DIR, Journal, Latest, ResumedLoader, best_epoch, restore_optimizer,
 };
-use crate::renderer::{Divergence, EpochMetrics, EpochRenderer, History, Stops};
+use crate::guard::{Divergence, LossGuard};
+use crate::metrics::EpochMetric;
+use crate::renderer::{EpochMetrics, EpochRenderer, History, Stops};
 use crate::run_dir::RunDir;
 use crate::signals::{self, SignalWatch};
+use crate::strategy::FreeRunning;
 use train::config::TrainConfig;
 
 /// How training ended.
@@ -111,6 +115,19 @@ pub fn fit(
         .batch_size(EVAL_BATCH_SIZE)
         .set_device(device.clone())
         .build(MnistDataset::new(valid));
+    // On the CPU backends both loaders build their batches on a thread of
+    // their own, handing the small training batches over 16 at a time and
+    // the large evaluation batches (3 MB each) one at a time. On wgpu the
+    // batches stay on the training thread: a second thread submitting work
+    // to the device was seen to deadlock CubeCL's autotuner once (on Mesa's
+    // OpenGL driver), and there the upload is not what an epoch waits for.
+    let (loader_train, loader_valid) = match config.backend {
+        Backend::Wgpu => (loader_train, loader_valid),
+        Backend::Flex | Backend::Ndarray => (
+            Arc::new(Prefetch::new(loader_train, 16)) as Arc<dyn DataLoader<MnistBatch>>,
+            Arc::new(Prefetch::new(loader_valid, 1)) as Arc<dyn DataLoader<MnistBatch>>,
+        ),
+    };
 
     let history = History::new(Mutex::new(
         resume
@@ -119,8 +136,28 @@ pub fn fit(
     ));
     let (model_checkpoints, optimizer_checkpoints, scheduler_checkpoints) =
         Journal::new(run.path(), history.clone(), config.validation.keep_best).checkpointers();
+    let optimizer = config.optimizer();
+    // Burn restores a checkpoint into the Learner, which gives the loop its
+    // model; the loop keeps its own optimizer and schedule, restored here.
+    let (loop_optimizer, loop_scheduler) = match resume {
+        Some(latest) => {
+            let (optim, schedule) = restore_optimizer(run.path(), latest.epoch)?;
+            (
+                optimizer.clone().load_record(optim),
+                scheduler.clone().load_record(schedule),
+            )
+        }
+        None => (optimizer.clone(), scheduler.clone()),
+    };
+    let guard = LossGuard::new(interrupter.clone());
     let mut training = SupervisedTraining::new(run.learner_dir(), loader_train, loader_valid)
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metrics((EpochMetric::accuracy(), EpochMetric::loss()))
+        .with_training_strategy(TrainingStrategy::Custom(Arc::new(FreeRunning::new(
+            train_device.clone(),
+            guard.clone(),
+            loop_optimizer,
+            loop_scheduler,
+        ))))
         .num_epochs(config.epochs)
         .with_interrupter(interrupter.clone())
         .with_custom_checkpointers(
@@ -136,7 +173,7 @@ pub fn fit(
     let patience = config.validation.patience;
     if patience > 0 {
         training = training.early_stopping(MetricEarlyStoppingStrategy::new(
-            &LossMetric::new(),
+            &EpochMetric::loss(),
             Aggregate::Mean,
             Direction::Lowest,
             Split::Valid,
@@ -156,17 +193,22 @@ pub fn fit(
             .with_grad_log(grad_log),
     ));
 
-    let learner = Learner::new(model, config.optimizer(), scheduler);
+    let learner = Learner::new(model, optimizer, scheduler);
     let result = training.launch(learner);
     // Dropping the renderer closes the dashboard and gives the terminal back
     // before anything else is printed.
     drop(result.renderer);
     let stops = stops.lock().expect("stops lock").clone();
-    if let Some(error) = result.error.map(|error| error.to_string()).or(stops.error) {
+    if let Some(error) = result
+        .error
+        .map(|error| error.to_string())
+        .or(stops.error)
+        .or(guard.failure())
+    {
         bail!("training failed: {error}");
     }
     let epochs = history.lock().expect("history lock").clone();
-    let ending = if let Some(divergence) = stops.divergence {
+    let ending = if let Some(divergence) = guard.divergence() {
         Ending::Diverged(divergence)
     } else if let Some(signal) = watch.received().filter(|_| epochs.len() < config.epochs) {
         Ending::Interrupted { signal }

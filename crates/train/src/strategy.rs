@@ -1,0 +1,313 @@
+//! The training loop: a Burn `SupervisedLearningStrategy` (plugged in with
+//! `TrainingStrategy::Custom`) whose training thread does not wait on its
+//! bookkeeping.
+//!
+//! Burn's own loop sends every batch's output to the metrics thread through a
+//! channel that holds one event, so the training thread stops whenever that
+//! thread is behind; there, each metric reads the batch back from the device.
+//! This loop keeps each batch's loss and correct count (which the step
+//! computes anyway) on the device, and about ten times a second (and at the
+//! end of each split) reads back everything since its last report in one
+//! transfer ([`Tally::read`]), checks each batch's loss ([`LossGuard`]), and
+//! sends Burn's event processor a single item with the sums. The metrics
+//! still count every image exactly once; the dashboard moves ten times a
+//! second; the metrics thread is idle almost all the time.
+//!
+//! The loop also owns the model, the optimizer and the learning-rate schedule
+//! outright instead of going through `Learner::optimizer_step`, which passes
+//! the optimizer a clone of the model while the `Learner` keeps the original:
+//! every parameter is then shared and flex copies it before updating it. Here
+//! nothing else holds the parameters, so the fused Adam updates them in place.
+//! A `Learner` is assembled from the three only for Burn's checkpointer.
+//!
+//! Everything else is Burn's single-device loop as it is: learning-rate steps,
+//! validation after each epoch, checkpoints, early stopping and the
+//! interrupter.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use burn::data::dataloader::Progress;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+use burn::train::{
+    EventProcessorTraining, InferenceStep, Interrupter, Learner, LearnerEvent,
+    SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainLoader, TrainStep,
+    TrainingComponents, TrainingItem, ValidLoader,
+};
+use model::{Mlp, StepOutput, Tally};
+
+use crate::guard::{LossGuard, Split};
+
+/// How often the loop reports progress and metrics (the dashboard's frame rate).
+pub const REPORT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The training loop for [`Mlp`] on one device.
+pub struct FreeRunning {
+    /// The autodiff device training runs on.
+    device: Device,
+    guard: LossGuard,
+    /// The optimizer and schedule to train with (restored, when resuming);
+    /// taken when training starts.
+    parts: Mutex<Option<(ModuleOptimizer, ModuleLrScheduler)>>,
+}
+
+impl FreeRunning {
+    pub fn new(
+        device: Device,
+        guard: LossGuard,
+        optimizer: ModuleOptimizer,
+        scheduler: ModuleLrScheduler,
+    ) -> Self {
+        Self {
+            device,
+            guard,
+            parts: Mutex::new(Some((optimizer, scheduler))),
+        }
+    }
+}
+
+/// What the loop trains: the model, and what moves it.
+struct Trainee {
+    model: Mlp,
+    optimizer: ModuleOptimizer,
+    scheduler: ModuleLrScheduler,
+}
+
+/// The batches run since the last report.
+struct Pending {
+    split: Split,
+    epoch: usize,
+    outputs: Vec<StepOutput>,
+    /// Batches of this split reported before these (0-based count).
+    reported: usize,
+    since: Instant,
+}
+
+impl Pending {
+    fn new(split: Split, epoch: usize) -> Self {
+        Self {
+            split,
+            epoch,
+            outputs: Vec::new(),
+            reported: 0,
+            since: Instant::now(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.since.elapsed() >= REPORT_INTERVAL
+    }
+
+    /// Reads the pending outputs back, checks their losses and returns their
+    /// sums as one item; `None` when there is nothing to report or training
+    /// must stop.
+    fn take(&mut self, guard: &LossGuard, device: &Device) -> Option<StepOutput> {
+        if self.outputs.is_empty() {
+            return None;
+        }
+        let outputs = std::mem::take(&mut self.outputs);
+        let first_batch = self.reported + 1;
+        self.reported += outputs.len();
+        self.since = Instant::now();
+        let tally = match Tally::read(&outputs) {
+            Ok(tally) => tally,
+            Err(error) => {
+                guard.fail(format!(
+                    "cannot read the losses back from the device: {error}"
+                ));
+                return None;
+            }
+        };
+        guard
+            .check(self.epoch, self.split, first_batch, &tally.losses)
+            .then(|| tally.output(device))
+    }
+}
+
+impl SupervisedLearningStrategy<Mlp> for FreeRunning {
+    fn fit(
+        &self,
+        components: TrainingComponents<Mlp>,
+        mut learner: Learner<Mlp>,
+        loader_train: TrainLoader<Mlp>,
+        loader_valid: ValidLoader<Mlp>,
+        starting_epoch: usize,
+    ) -> (Mlp, SupervisedTrainingEventProcessor<Mlp>) {
+        let loader_train = loader_train.to_device(&self.device);
+        let loader_valid = loader_valid.to_device(&self.device.clone().inner());
+        learner.fork(&self.device);
+        let (optimizer, scheduler) = self
+            .parts
+            .lock()
+            .expect("parts lock")
+            .take()
+            .expect("a training loop runs once");
+        // The Learner (with the checkpoint Burn restored into it) gives up its
+        // model, so the loop's copy is the only one.
+        let mut trainee = Trainee {
+            model: learner.model(),
+            optimizer,
+            scheduler,
+        };
+        drop(learner);
+        let mut processor = components.event_processor;
+        let mut checkpointer = components.checkpointer;
+        let mut early_stopping = components.early_stopping;
+        let interrupter = components.interrupter;
+        let host = self.device.clone().inner();
+
+        for epoch in starting_epoch..=components.num_epochs {
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::StartSplit {
+                epoch_number: epoch,
+                total_items: loader_train.num_items(),
+            }));
+            trainee = self.train_epoch(
+                epoch,
+                trainee,
+                &loader_train,
+                &mut processor,
+                &interrupter,
+                &host,
+            );
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
+            if interrupter.should_stop() {
+                break;
+            }
+
+            interrupter.fail_on_error(processor.process_valid(LearnerEvent::StartSplit {
+                epoch_number: epoch,
+                total_items: loader_valid.num_items(),
+            }));
+            self.valid_epoch(
+                epoch,
+                &trainee.model,
+                &loader_valid,
+                &mut processor,
+                &interrupter,
+                &host,
+            );
+            interrupter.fail_on_error(processor.process_valid(LearnerEvent::EndSplit(epoch)));
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::EndEpoch(epoch)));
+            // The epoch's values must be in the event store before the
+            // checkpoint and early stopping read them.
+            interrupter.fail_on_error(processor.flush());
+            if interrupter.should_stop() {
+                break;
+            }
+            if let Some(checkpointer) = &mut checkpointer {
+                let learner = Learner::new(
+                    trainee.model.clone(),
+                    trainee.optimizer.clone(),
+                    trainee.scheduler.clone(),
+                );
+                checkpointer.checkpoint(&learner, epoch, &components.event_store);
+            }
+            if let Some(early_stopping) = &mut early_stopping
+                && early_stopping.should_stop(epoch, &components.event_store)
+            {
+                break;
+            }
+        }
+        (trainee.model, processor)
+    }
+}
+
+impl FreeRunning {
+    fn train_epoch(
+        &self,
+        epoch: usize,
+        trainee: Trainee,
+        loader: &TrainLoader<Mlp>,
+        processor: &mut SupervisedTrainingEventProcessor<Mlp>,
+        interrupter: &Interrupter,
+        host: &Device,
+    ) -> Trainee {
+        let Trainee {
+            mut model,
+            mut optimizer,
+            mut scheduler,
+        } = trainee;
+        let mut batches = loader.iter();
+        let mut pending = Pending::new(Split::Train, epoch);
+        let mut iteration = 0;
+        let mut lr = None;
+        let mut report = |pending: &mut Pending, progress: Progress, iteration: usize, lr| {
+            if let Some(item) = pending.take(&self.guard, host) {
+                let item = TrainingItem::new(item, progress, Some(iteration), lr);
+                interrupter
+                    .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
+            }
+        };
+        while let Some(batch) = batches.next() {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => {
+                    interrupter.fail(error);
+                    break;
+                }
+            };
+            iteration += 1;
+            let rate = scheduler.step();
+            let output = TrainStep::step(&model, batch);
+            // Moved into the optimizer: its parameters have no other owner.
+            model = model.optimize(&mut optimizer, rate.clone(), output.grads);
+            lr = Some(rate);
+            pending.outputs.push(output.item);
+            if pending.due() {
+                report(&mut pending, batches.progress(), iteration, lr.clone());
+            }
+            if interrupter.should_stop() {
+                break;
+            }
+        }
+        report(&mut pending, batches.progress(), iteration, lr);
+        Trainee {
+            model,
+            optimizer,
+            scheduler,
+        }
+    }
+
+    fn valid_epoch(
+        &self,
+        epoch: usize,
+        model: &Mlp,
+        loader: &ValidLoader<Mlp>,
+        processor: &mut SupervisedTrainingEventProcessor<Mlp>,
+        interrupter: &Interrupter,
+        host: &Device,
+    ) {
+        let model = model.valid();
+        let mut batches = loader.iter();
+        let mut pending = Pending::new(Split::Valid, epoch);
+        let mut iteration = 0;
+        let mut report = |pending: &mut Pending, progress: Progress, iteration: usize| {
+            if let Some(item) = pending.take(&self.guard, host) {
+                let item = TrainingItem::new(item, progress, Some(iteration), None);
+                interrupter
+                    .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
+            }
+        };
+        while let Some(batch) = batches.next() {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => {
+                    interrupter.fail(error);
+                    break;
+                }
+            };
+            iteration += 1;
+            pending.outputs.push(InferenceStep::step(&model, batch));
+            if pending.due() {
+                report(&mut pending, batches.progress(), iteration);
+            }
+            if interrupter.should_stop() {
+                break;
+            }
+        }
+        report(&mut pending, batches.progress(), iteration);
+    }
+}
