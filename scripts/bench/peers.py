@@ -268,8 +268,17 @@ def run_matmul(device, size=2048, reps=10):
             torch.cuda.synchronize()
 
     flops = 2.0 * size**3
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')}, "
+                f"{pool.get('num_threads')} threads)" for pool in threadpool_info()
+                if pool.get("user_api") == "blas"]
+    except ImportError:
+        blas = []
     return {
         "size": size,
+        "blas": blas,
         "numpy_gflops": flops / median_seconds(reps, lambda: a @ b) / 1e9,
         f"torch-{device}_gflops": flops / median_seconds(reps, torch_product) / 1e9,
     }

@@ -97,16 +97,25 @@ pub struct EpochRenderer {
     total_epochs: usize,
     epoch_started: Instant,
     grad_log: Option<GradNormLog>,
+    /// Images per batch in the training and the evaluation pass.
+    batch_sizes: (usize, usize),
+    /// The pass in progress, and the images of it reported so far.
+    split: Split,
+    items_seen: usize,
+    /// Batches covered by the latest report.
+    batches_reported: usize,
 }
 
 impl EpochRenderer {
     /// With `dashboard`, every event is forwarded to it; without, one line per epoch
     /// goes to stdout. How training stopped is recorded in `stops`.
+    /// `batch_sizes` are the training and the evaluation batch sizes.
     pub fn new(
         dashboard: Option<Box<dyn MetricsRenderer>>,
         history: History,
         interrupter: Interrupter,
         stops: Arc<Mutex<Stops>>,
+        batch_sizes: (usize, usize),
     ) -> Self {
         Self {
             dashboard,
@@ -118,6 +127,10 @@ impl EpochRenderer {
             total_epochs: 0,
             epoch_started: Instant::now(),
             grad_log: None,
+            batch_sizes,
+            split: Split::Train,
+            items_seen: 0,
+            batches_reported: 0,
         }
     }
 
@@ -234,13 +247,24 @@ impl TrainingProgressLogger for EpochRenderer {
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
-        if split == "train" {
+        self.split = if split == "train" {
             self.epoch_started = Instant::now();
-        }
+            Split::Train
+        } else {
+            Split::Valid
+        };
+        self.items_seen = 0;
         self.forward(|d| d.start_split(split, total_items));
     }
 
     fn update_split(&mut self, items_processed: usize) {
+        let batch_size = match self.split {
+            Split::Train => self.batch_sizes.0,
+            Split::Valid => self.batch_sizes.1,
+        };
+        let items = items_processed.saturating_sub(self.items_seen);
+        self.batches_reported = items.div_ceil(batch_size.max(1));
+        self.items_seen = items_processed;
         self.forward(|d| d.update_split(items_processed));
     }
 
@@ -253,7 +277,16 @@ impl TrainingProgressLogger for EpochRenderer {
     }
 
     fn log_event_training(&mut self, event: String) {
-        self.forward(|d| d.log_event_training(event));
+        // Burn counts one "Iteration" per item it is sent; the training loop
+        // sends one item for every batch since its last report, so the
+        // dashboard's counter gets one event per batch.
+        let repeats = match event.as_str() {
+            "Iteration" => self.batches_reported.max(1),
+            _ => 1,
+        };
+        for _ in 0..repeats {
+            self.forward(|d| d.log_event_training(event.clone()));
+        }
     }
 }
 
@@ -326,8 +359,13 @@ mod tests {
         let history = History::default();
         let interrupter = Interrupter::new();
         let stops = Arc::new(Mutex::new(Stops::default()));
-        let mut renderer =
-            EpochRenderer::new(None, history.clone(), interrupter.clone(), stops.clone());
+        let mut renderer = EpochRenderer::new(
+            None,
+            history.clone(),
+            interrupter.clone(),
+            stops.clone(),
+            (32, 1000),
+        );
         let loss = MetricId::new(Arc::new("Loss".to_string()));
         let accuracy = MetricId::new(Arc::new("Accuracy".to_string()));
         renderer.register_metric(MetricDefinition::new(loss.clone(), &LossMetric::new()));
