@@ -4,8 +4,10 @@
 //! [`Batcher`](burn::data::dataloader::batcher::Batcher) that builds one tensor per batch.
 
 pub mod atomic;
+pub mod augment;
 pub mod batcher;
 pub mod dataset;
+pub mod distorted;
 pub mod error;
 pub mod fetch;
 pub mod holdout;
@@ -16,8 +18,10 @@ pub mod prefetch;
 pub mod synthetic;
 
 pub use atomic::write_atomic;
+pub use augment::{Distortion, Warp};
 pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};
 pub use dataset::{MnistDataset, MnistItem};
+pub use distorted::{DistortingBatcher, Epoch, EpochCount};
 pub use error::{DataError, one_line};
 pub use fetch::{Fetcher, Located};
 pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};

@@ -96,6 +96,56 @@ pub(crate) fn label(text: &str) -> String {
     one_line(text)
 }
 
+/// Side of an MNIST image, in pixels.
+pub const IMAGE_SIDE: usize = 28;
+/// Each image pixel of a drawn digit becomes `DIGIT_SCALE` x `DIGIT_SCALE`
+/// pixels: 28 -> 112.
+pub(crate) const DIGIT_SCALE: u32 = 4;
+/// Side of a drawn digit, in pixels.
+pub(crate) const DIGIT: u32 = IMAGE_SIDE as u32 * DIGIT_SCALE;
+const DIGIT_FRAME: RGBColor = RGBColor(190, 190, 190);
+
+/// Draws a 28x28 image (784 grey levels, 0 = paper, 255 = ink) scaled up to
+/// [`DIGIT`] pixels, dark ink on white, in a light frame, with its top left
+/// corner at `(left, top)`.
+pub(crate) fn draw_digit(
+    root: &Area,
+    pixels: &[u8],
+    (left, top): (i32, i32),
+) -> Result<(), PlotError> {
+    let scale = DIGIT_SCALE as i32;
+    for (i, &ink) in pixels.iter().enumerate() {
+        if ink == 0 {
+            continue;
+        }
+        let x = left + (i % IMAGE_SIDE) as i32 * scale;
+        let y = top + (i / IMAGE_SIDE) as i32 * scale;
+        let grey = 255 - ink;
+        root.draw(&Rectangle::new(
+            [(x, y), (x + scale, y + scale)],
+            RGBColor(grey, grey, grey).filled(),
+        ))?;
+    }
+    let side = DIGIT as i32;
+    root.draw(&Rectangle::new(
+        [(left - 1, top - 1), (left + side, top + side)],
+        DIGIT_FRAME.stroke_width(1),
+    ))?;
+    Ok(())
+}
+
+/// Checks `pixels` is a 28x28 image; `what` names it in the error.
+pub(crate) fn check_digit(pixels: &[u8], what: &str) -> Result<(), PlotError> {
+    let expected = IMAGE_SIDE * IMAGE_SIDE;
+    if pixels.len() != expected {
+        return Err(PlotError::invalid(format!(
+            "{what} has {} pixels, expected {expected} (28x28)",
+            pixels.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The smallest size a title is shrunk to before it is cut.
 const MIN_TITLE_SIZE: u32 = 22;
 

@@ -2,16 +2,13 @@
 //! captioned with its index, true label, prediction and the probability the
 //! model gave that prediction.
 
-use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::canvas::{
-    AXIS_DESC_SIZE, Area, LABEL_SIZE, centred, check_fraction, render_png, text, titled,
+    AXIS_DESC_SIZE, Area, DIGIT, LABEL_SIZE, centred, check_digit, check_fraction, draw_digit,
+    render_png, text, titled,
 };
 use crate::error::PlotError;
-
-/// Side of an MNIST image, in pixels.
-pub const IMAGE_SIDE: usize = 28;
 /// At most this many mistakes are drawn (the first ones given).
 pub const MAX_MISTAKES_SHOWN: usize = 36;
 /// Images per row of the grid.
@@ -19,14 +16,10 @@ pub const MISTAKES_PER_ROW: usize = 6;
 /// Width of the picture [`misclassified_grid`] draws, in pixels.
 pub const MISCLASSIFIED_GRID_WIDTH: u32 = MARGIN * 2 + CELL_WIDTH * MISTAKES_PER_ROW as u32;
 
-/// Each image pixel becomes SCALE x SCALE pixels: 28 → 112.
-const SCALE: u32 = 4;
-const DIGIT: u32 = IMAGE_SIDE as u32 * SCALE;
 const CELL_WIDTH: u32 = 185;
 const CELL_HEIGHT: u32 = DIGIT + 50;
 const MARGIN: u32 = 25;
 const TOP: u32 = 75;
-const FRAME: RGBColor = RGBColor(190, 190, 190);
 
 /// One wrongly classified image.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,24 +95,8 @@ pub fn misclassified_grid(
 fn draw_mistake(root: &Area, mistake: &Mistake, corner: (i32, i32)) -> Result<(), PlotError> {
     let left = corner.0 + (CELL_WIDTH - DIGIT) as i32 / 2;
     let top = corner.1;
-    let scale = SCALE as i32;
-    for (i, &ink) in mistake.pixels.iter().enumerate() {
-        if ink == 0 {
-            continue;
-        }
-        let x = left + (i % IMAGE_SIDE) as i32 * scale;
-        let y = top + (i / IMAGE_SIDE) as i32 * scale;
-        let grey = 255 - ink;
-        root.draw(&Rectangle::new(
-            [(x, y), (x + scale, y + scale)],
-            RGBColor(grey, grey, grey).filled(),
-        ))?;
-    }
+    draw_digit(root, &mistake.pixels, (left, top))?;
     let side = DIGIT as i32;
-    root.draw(&Rectangle::new(
-        [(left - 1, top - 1), (left + side, top + side)],
-        FRAME.stroke_width(1),
-    ))?;
 
     let caption = format!(
         "#{}: {} → {} ({:.0}%)",
@@ -146,14 +123,7 @@ fn validate(mistakes: &[Mistake], total_wrong: usize) -> Result<(), PlotError> {
         )));
     }
     for mistake in mistakes {
-        let expected = IMAGE_SIDE * IMAGE_SIDE;
-        if mistake.pixels.len() != expected {
-            return Err(PlotError::invalid(format!(
-                "mistake #{} has {} pixels, expected {expected} (28x28)",
-                mistake.index,
-                mistake.pixels.len()
-            )));
-        }
+        check_digit(&mistake.pixels, &format!("mistake #{}", mistake.index))?;
         check_fraction(
             mistake.probability,
             &format!("mistake #{}: probability", mistake.index),
@@ -166,6 +136,7 @@ fn validate(mistakes: &[Mistake], total_wrong: usize) -> Result<(), PlotError> {
 mod tests {
     use super::*;
     use crate::canvas::testing::{decode, differing, non_white};
+    use crate::canvas::{DIGIT_SCALE as SCALE, IMAGE_SIDE};
 
     /// A 28x28 image of a vertical bar in column `column`.
     fn bar(column: usize) -> Vec<u8> {

@@ -31,6 +31,49 @@ pub struct TrainConfig {
     pub optimizer: OptimizerSection,
     pub schedule: ScheduleSection,
     pub validation: ValidationSection,
+    /// Written to a run's config only when some distortion is on.
+    #[serde(skip_serializing_if = "AugmentSection::is_off")]
+    pub augment: AugmentSection,
+}
+
+/// `[augment]`: random distortions of the training images, drawn anew for
+/// every image in every epoch (see `data::augment`). All 0, the default, is
+/// none: the tutorial.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentSection {
+    /// Largest rotation either way, in degrees (0 to 180).
+    pub rotation: f32,
+    /// Largest relative change of size either way (0 to 0.5): 0.1 scales by
+    /// a factor from [0.9, 1.1].
+    pub scale: f32,
+    /// Largest horizontal shear either way, in degrees (0 to 60).
+    pub shear: f32,
+    /// Largest shift either way along each axis, in pixels (0 to 14).
+    pub translation: f32,
+    /// Scale of the elastic displacement field, in pixels (0 is off; Simard's is 34).
+    pub elastic_alpha: f32,
+    /// Width of the Gaussian smoothing it, in pixels (Simard's is 4); needed
+    /// when `elastic_alpha` is set.
+    pub elastic_sigma: f32,
+}
+
+impl AugmentSection {
+    /// No distortion at all.
+    pub fn is_off(&self) -> bool {
+        self.distortion().is_identity()
+    }
+
+    pub fn distortion(&self) -> data::Distortion {
+        data::Distortion {
+            rotation: self.rotation,
+            scale: self.scale,
+            shear: self.shear,
+            translation: self.translation,
+            elastic_sigma: self.elastic_sigma,
+            elastic_alpha: self.elastic_alpha,
+        }
+    }
 }
 
 /// `[model]`: the hidden layers. Input (784) and output (10) sizes come from the data.
@@ -138,6 +181,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerSection::default(),
             schedule: ScheduleSection::default(),
             validation: ValidationSection::default(),
+            augment: AugmentSection::default(),
         }
     }
 }
@@ -290,6 +334,10 @@ impl TrainConfig {
             .and_then(|mut table| table.remove("value"))
             .unwrap_or_else(|| toml::Value::String(text.to_string()));
         let mut table = toml::Table::try_from(&*self).expect("a config serialises to a table");
+        // `[augment]` is left out of a written config when it is all zero.
+        table
+            .entry("augment")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let mut path: Vec<&str> = key.trim().split('.').collect();
         let last = path.pop().unwrap_or_default();
         let mut section = &mut table;
@@ -380,6 +428,56 @@ impl TrainConfig {
                 "validation.split",
                 &validation.split,
                 "expected a fraction in [0, 1) (0: validate on the test set)",
+            );
+        }
+        let augment = &self.augment;
+        for (key, value, most, expected) in [
+            (
+                "augment.rotation",
+                augment.rotation,
+                180.0,
+                "expected degrees from 0 to 180",
+            ),
+            (
+                "augment.scale",
+                augment.scale,
+                0.5,
+                "expected a fraction from 0 to 0.5",
+            ),
+            (
+                "augment.shear",
+                augment.shear,
+                60.0,
+                "expected degrees from 0 to 60",
+            ),
+            (
+                "augment.translation",
+                augment.translation,
+                14.0,
+                "expected pixels from 0 to 14",
+            ),
+            (
+                "augment.elastic_alpha",
+                augment.elastic_alpha,
+                100.0,
+                "expected pixels from 0 to 100",
+            ),
+            (
+                "augment.elastic_sigma",
+                augment.elastic_sigma,
+                14.0,
+                "expected pixels from 0 to 14",
+            ),
+        ] {
+            if !(0.0..=most).contains(&value) {
+                return invalid(key, &value, expected);
+            }
+        }
+        if augment.elastic_alpha > 0.0 && augment.elastic_sigma == 0.0 {
+            return invalid(
+                "augment.elastic_sigma",
+                &augment.elastic_sigma,
+                "expected a width above 0 when augment.elastic_alpha is set",
             );
         }
         let schedule = &self.schedule;
@@ -677,6 +775,18 @@ mod tests {
                 "run_name = \"../x\"",
                 "test.toml: run_name = \"../x\": expected a directory name",
             ),
+            (
+                "[augment]\nrotation = -5.0",
+                "test.toml: augment.rotation = -5: expected degrees from 0 to 180",
+            ),
+            (
+                "[augment]\nscale = 0.9",
+                "test.toml: augment.scale = 0.9: expected a fraction from 0 to 0.5",
+            ),
+            (
+                "[augment]\nelastic_alpha = 34.0",
+                "test.toml: augment.elastic_sigma = 0: expected a width above 0 when augment.elastic_alpha is set",
+            ),
         ];
         for (text, expected) in cases {
             let error = parse(text).unwrap_err();
@@ -747,5 +857,26 @@ mod tests {
             error("optimizer.momentum=0.9"),
             "command line: optimizer.momentum = 0.9: applies to kind = \"sgd\" only"
         );
+    }
+
+    /// `[augment]` is off unless asked for; then it is written back with the
+    /// run's config and read again the same, and `--set` reaches it.
+    #[test]
+    fn augmentation_is_off_by_default_and_round_trips_when_on() {
+        let default = TrainConfig::default();
+        assert!(default.augment.is_off());
+        assert!(
+            !default.to_toml().contains("[augment]"),
+            "{}",
+            default.to_toml()
+        );
+        let config =
+            parse("[augment]\nrotation = 10.0\nelastic_alpha = 34.0\nelastic_sigma = 4.0").unwrap();
+        assert!(!config.augment.is_off());
+        assert_eq!(config.augment.distortion().elastic_sigma, 4.0);
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+        let mut set = TrainConfig::default();
+        set.set("augment.translation=2.0").unwrap();
+        assert_eq!(set.augment.translation, 2.0);
     }
 }

@@ -131,6 +131,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         located.source
     );
     println!("run directory: {}", run.path().display());
+    if !config.augment.is_off() {
+        let picture = plots::write_augmentation_plot(
+            run.path(),
+            &mnist.train,
+            &config.augment.distortion(),
+            config.seed,
+        )?;
+        println!(
+            "augmentation: {} shows what the network sees",
+            picture.display()
+        );
+    }
     if let Some(latest) = &resume {
         println!("resuming after epoch {} of {}", latest.epoch, config.epochs);
     }

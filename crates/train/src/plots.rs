@@ -6,6 +6,7 @@
 //! <run>/plots/confusion_matrix.png  true vs predicted digit on the test set
 //! <run>/plots/misclassified.png     the first 36 misclassified test digits
 //! <run>/plots/grad_norms.png        with grad_norms = true: each layer's gradient norm
+//! <run>/plots/augmentation.png      with [augment]: training digits and their distortions
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,57 @@ pub fn read_grad_norms(run: &Path) -> anyhow::Result<Option<Vec<Vec<f64>>>> {
     Ok(Some(
         rows.into_iter().map(|row| row[1..].to_vec()).collect(),
     ))
+}
+
+/// Training digits shown in `augmentation.png`, and distorted versions of each.
+const AUGMENTED_DIGITS: usize = 6;
+const AUGMENTED_VERSIONS: usize = 6;
+
+/// Draws `<run>/plots/augmentation.png`: the first digits of `train` as MNIST
+/// has them, then as `distortion` warps them in epochs 1 to 6 of a run seeded
+/// `seed` (the draws the training loader makes for those images).
+pub fn write_augmentation_plot(
+    run: &Path,
+    train: &MnistSplit,
+    distortion: &data::Distortion,
+    seed: u64,
+) -> anyhow::Result<PathBuf> {
+    let digits: Vec<plot::AugmentedDigit> = (0..AUGMENTED_DIGITS.min(train.len()))
+        .map(|index| {
+            let original = train.image(index);
+            let versions = (1..=AUGMENTED_VERSIONS)
+                .map(|epoch| {
+                    let mut warped = vec![0.0f32; original.len()];
+                    distortion
+                        .draw(seed, epoch, index)
+                        .apply(original, &mut warped);
+                    warped
+                        .iter()
+                        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+                        .collect()
+                })
+                .collect();
+            plot::AugmentedDigit {
+                index,
+                original: original.to_vec(),
+                versions,
+            }
+        })
+        .collect();
+    let name = run.file_name().map_or_else(
+        || run.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let path = run.join(PLOTS_DIR).join("augmentation.png");
+    let png = plot::augmentation_grid(
+        &format!("{name}: training digits as each epoch distorts them"),
+        &digits,
+    )
+    .with_context(|| format!("cannot draw {}", path.display()))?;
+    let dir = run.join(PLOTS_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    data::write_atomic(&path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// Draws every picture of `run` into `<run>/plots/` from its files and the

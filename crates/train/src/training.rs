@@ -18,7 +18,8 @@ use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
 use data::{
-    IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES, Prefetch,
+    DistortingBatcher, Epoch, EpochCount, IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset,
+    MnistSplit, NUM_CLASSES, Prefetch,
 };
 use model::{Backend, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
 
@@ -103,14 +104,27 @@ pub fn fit(
         .map_err(|error| anyhow::anyhow!("invalid learning-rate schedule: {error}"))?;
 
     let finished_epochs = resume.map_or(0, |latest| latest.epoch);
-    let loader_train: Arc<dyn DataLoader<MnistBatch>> = Arc::new(ResumedLoader::new(
+    let distortion = config.augment.distortion();
+    let shuffled: Arc<dyn DataLoader<MnistBatch>> = if distortion.is_identity() {
         DataLoaderBuilder::new(MnistBatcher)
             .batch_size(config.batch_size)
             .shuffle(config.seed)
             .set_device(device.clone())
-            .build(MnistDataset::new(train)),
-        finished_epochs,
-    ));
+            .build(MnistDataset::new(train))
+    } else {
+        // Each image distorted as drawn for (seed, epoch, index): the epoch
+        // comes from counting the shuffling loader's epochs.
+        let epoch = Epoch::default();
+        let batcher = DistortingBatcher::new(distortion, config.seed, epoch.clone());
+        let loader = DataLoaderBuilder::new(batcher)
+            .batch_size(config.batch_size)
+            .shuffle(config.seed)
+            .set_device(device.clone())
+            .build(MnistDataset::new(train));
+        Arc::new(EpochCount::new(loader, epoch))
+    };
+    let loader_train: Arc<dyn DataLoader<MnistBatch>> =
+        Arc::new(ResumedLoader::new(shuffled, finished_epochs));
     let loader_valid = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(EVAL_BATCH_SIZE)
         .set_device(device.clone())

@@ -192,6 +192,44 @@ fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
     assert!(!plain.join("plots/grad_norms.png").exists());
 }
 
+/// With `[augment]` the run draws its distortions before training starts.
+#[test]
+fn augmentation_draws_its_picture_and_trains() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "warped",
+        &epochs_and_sets(
+            "2",
+            &[
+                "augment.rotation=10.0",
+                "augment.elastic_alpha=20.0",
+                "augment.elastic_sigma=4.0",
+            ],
+        ),
+    );
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(
+        out.contains("augmentation: ")
+            && out.contains("augmentation.png shows what the network sees"),
+        "{out}"
+    );
+    let run = artifacts.path().join("warped");
+    assert_eq!(
+        png_size(&run.join("plots/augmentation.png")),
+        plot::augmentation_grid_size(6, 6)
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("[augment]") && config.contains("elastic_alpha = 20.0"),
+        "{config}"
+    );
+    assert!(test_json(&run)["test_accuracy"].as_f64().unwrap() > 0.5);
+}
+
 #[test]
 fn a_run_draws_its_pictures_and_infer_plot_draws_them_again() {
     let data = synthetic_mnist(640, 200);

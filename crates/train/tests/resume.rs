@@ -88,30 +88,45 @@ fn test_result(run: &Path) -> (f64, f64, u64) {
 
 #[test]
 fn ctrl_c_then_resume_ends_exactly_where_an_uninterrupted_run_ends() {
-    interrupt_and_resume("flex");
+    interrupt_and_resume("flex", &[]);
 }
 
 #[test]
 fn on_ndarray_too() {
-    interrupt_and_resume("ndarray");
+    interrupt_and_resume("ndarray", &[]);
 }
 
-/// On `backend`: an uninterrupted run, and the same run stopped by SIGINT
-/// after epoch 2 or later and resumed, end bit-identical.
-fn interrupt_and_resume(backend: &str) {
+/// Distortions are drawn from (seed, epoch, image): a resumed run sees the
+/// epochs it has left exactly as an uninterrupted one.
+#[test]
+fn with_augmentation_too() {
+    interrupt_and_resume(
+        "flex",
+        &[
+            "--set",
+            "augment.rotation=10.0",
+            "--set",
+            "augment.elastic_alpha=20.0",
+            "--set",
+            "augment.elastic_sigma=4.0",
+        ],
+    );
+}
+
+/// On `backend`, with `extra` flags: an uninterrupted run, and the same run
+/// stopped by SIGINT after epoch 2 or later and resumed, end bit-identical.
+fn interrupt_and_resume(backend: &str, extra: &[&str]) {
     let data = data();
     let artifacts = tempfile::tempdir().unwrap();
-    let whole = train(
-        data.path(),
-        artifacts.path(),
-        "whole",
-        &["--epochs", "12", "--plain", "--backend", backend],
-    );
+    let mut whole_args = vec!["--epochs", "12", "--plain", "--backend", backend];
+    whole_args.extend(extra);
+    let whole = train(data.path(), artifacts.path(), "whole", &whole_args);
     assert_success(&whole);
 
     let run = artifacts.path().join("cut");
     let mut args = train_args(data.path(), artifacts.path(), "cut", "12");
     args.extend(["--backend", backend]);
+    args.extend(extra);
     let mut child = spawn(&args, artifacts.path());
     wait_for_epoch(&mut child, &run, 2);
     signal(&child, "-INT");
