@@ -103,6 +103,17 @@ impl MnistSplit {
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
+
+    /// The accuracy, a fraction in [0, 1], of always answering the most common
+    /// label: what a network that learned nothing scores here. 0 when empty.
+    pub fn chance_accuracy(&self) -> f64 {
+        let mut counts = [0usize; NUM_CLASSES];
+        for &label in &self.labels {
+            counts[label as usize] += 1;
+        }
+        let most = counts.iter().copied().max().unwrap_or(0);
+        most as f64 / self.len().max(1) as f64
+    }
 }
 
 /// The two splits of an MNIST-shaped data set.
@@ -437,6 +448,14 @@ mod tests {
         let text = message(load_dir(dir.path()));
         assert!(text.contains(&images.display().to_string()), "{text}");
         assert!(text.contains("gzip"), "{text}");
+    }
+
+    #[test]
+    fn chance_is_the_share_of_the_most_common_label() {
+        let split = MnistSplit::new(vec![0; 5 * IMAGE_PIXELS], vec![3, 1, 3, 7, 3]).unwrap();
+        assert_eq!(split.chance_accuracy(), 0.6);
+        let empty = MnistSplit::new(vec![], vec![]).unwrap();
+        assert_eq!(empty.chance_accuracy(), 0.0);
     }
 
     #[test]

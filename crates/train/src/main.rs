@@ -25,7 +25,6 @@ use burn::train::Interrupter;
 use clap::Parser;
 use data::Fetcher;
 
-use guard::Split;
 use renderer::EpochMetrics;
 use run_dir::RunDir;
 use signals::SignalWatch;
@@ -175,16 +174,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(128 + signal as u8));
         }
         Ending::Diverged(divergence) => {
-            let split = match divergence.split {
-                Split::Train => "training",
-                Split::Valid => "evaluation",
-            };
             bail!(
-                "training diverged: the {split} loss became {} at epoch {}, batch {} (learning \
-                 rate {:e}); lower optimizer.learning_rate. {}",
-                divergence.loss,
-                divergence.epoch,
-                divergence.batch,
+                "training diverged: {divergence} (learning rate {:e}); lower \
+                 optimizer.learning_rate. {}",
                 config.optimizer.learning_rate,
                 kept(run.path(), &resume_hint)
             );
@@ -266,6 +258,22 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         run.path().display(),
         run.path().display()
     );
+    // The kept model's validation accuracy: the best epoch's or the last's.
+    let kept_epoch = outcome
+        .epochs
+        .iter()
+        .rev()
+        .find(|e| best_epoch.is_none_or(|best| e.epoch == best));
+    if let Some(epoch) = kept_epoch.filter(|e| !outcome.chance.beaten_by(e.valid_accuracy)) {
+        eprintln!(
+            "warning: the model is no better than chance: validation accuracy {:.2}% against \
+             {:.2}% for always answering the most common digit. The network learned nothing; \
+             try a lower optimizer.learning_rate (this run: {:e}) or check the data.",
+            100.0 * epoch.valid_accuracy,
+            100.0 * outcome.chance.accuracy,
+            config.optimizer.learning_rate
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

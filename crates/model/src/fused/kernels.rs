@@ -357,13 +357,13 @@ pub fn cross_entropy(logits: &[f32], classes: usize, targets: &[usize]) -> Cross
             target < classes,
             "target {target} is not one of {classes} classes"
         );
-        let (argmax, max) = row
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |best, (i, v)| {
-                if v > best.1 { (i, v) } else { best }
-            });
+        let (argmax, max) =
+            row.iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, v)| {
+                    if v > best.1 { (i, v) } else { best }
+                });
         correct += usize::from(argmax == target);
         let mut sum = 0.0f32;
         for (p, &z) in out.iter_mut().zip(row) {
