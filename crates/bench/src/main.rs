@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use data::Fetcher;
+use data::{Fetcher, errln, outln};
 use model::{Backend, MlpConfig};
 use serde_json::json;
 
@@ -111,11 +111,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(report) => {
-            println!("{report}");
+            outln!("{report}");
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }

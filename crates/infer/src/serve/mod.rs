@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use data::Fetcher;
+use data::{Fetcher, errln, outln};
 
 use crate::ModelArgs;
 use api::AppState;
@@ -52,7 +52,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .and_then(|located| data::load_dir(&located.dir))
         .map(|mnist| Arc::new(mnist.test))
         .map_err(|error| {
-            eprintln!("warning: no test set, so /api/samples answers 503: {error}");
+            errln!("warning: no test set, so /api/samples answers 503: {error}");
             error.to_string()
         });
     let state = Arc::new(AppState::new(loaded, args.model.backend, test));
@@ -68,7 +68,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {address}"))?;
         let bound = listener.local_addr()?;
         let stop = stop_signal().context("cannot watch for Ctrl-C and SIGTERM")?;
-        println!(
+        outln!(
             "serving {} at http://{bound}/ (Ctrl-C stops)",
             state.describe()
         );
@@ -78,7 +78,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .await
             .context("the server stopped on an error")
     })?;
-    eprintln!("stopped");
+    errln!("stopped");
     Ok(())
 }
 
