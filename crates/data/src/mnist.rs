@@ -174,6 +174,13 @@ fn find_files(dir: &Path) -> Result<[PathBuf; 4], DataError> {
             dir: dir.to_path_buf(),
         });
     }
+    // A directory this user may not read hides its files from `is_file`
+    // below: say so rather than call them missing.
+    std::fs::read_dir(dir).map_err(|error| DataError::Io {
+        path: dir.to_path_buf(),
+        action: "list the directory",
+        error,
+    })?;
     let find = |name: &'static str| {
         let names = accepted_names(name);
         names
