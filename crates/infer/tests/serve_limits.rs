@@ -231,7 +231,8 @@ fn a_burst_above_the_in_flight_cap_gets_fast_503s_and_the_server_recovers_at_onc
         assert_eq!(*status, 503, "{answer}");
         assert_eq!(
             answer["error"],
-            "the server is busy with 2 predictions, its limit (--max-in-flight); try again shortly"
+            "the server is at its limit of 2 predictions in flight (--max-in-flight); try again \
+             shortly"
         );
     }
     let (shed_median, shed_max) = median_and_max(answers.iter().map(|a| a.2).collect());
@@ -273,7 +274,8 @@ fn beyond_the_connection_cap_a_fast_503_then_a_close_and_service_once_a_slot_fre
     assert_eq!(status, 503, "{answer}");
     assert_eq!(
         answer["error"],
-        "the server has 8 connections open, its limit (--max-connections); try again shortly"
+        "the server is at its limit of 8 open connections (--max-connections); try again \
+         shortly"
     );
     assert!(refused < Duration::from_millis(500), "{refused:?}");
 

@@ -151,7 +151,7 @@ fn overloaded(error: &BoxError, max_in_flight: usize) -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "the server is busy with {max_in_flight} predictions, its limit \
+                "the server is at its limit of {max_in_flight} predictions in flight \
                  (--max-in-flight); try again shortly"
             ),
         )

@@ -90,7 +90,8 @@ pub async fn serve(
     let mut refusing = http.clone();
     refusing.keep_alive(false);
     let refusal = format!(
-        "the server has {} connections open, its limit (--max-connections); try again shortly",
+        "the server is at its limit of {} open connections (--max-connections); try again \
+         shortly",
         limits.max_connections
     );
     let open = Arc::new(Semaphore::new(limits.max_connections));
