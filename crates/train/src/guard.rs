@@ -9,14 +9,16 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use burn::train::Interrupter;
-use data::MnistSplit;
+use data::{MnistSplit, NUM_CLASSES};
 
-/// How many times its start the training loss may reach before a stretch of
-/// such batches counts as an explosion.
+/// How many times an untrained network's loss the training loss may reach
+/// before a stretch of such batches counts as an explosion.
 pub const EXPLOSION_FACTOR: f64 = 100.0;
-/// The start is the lowest loss of the first this many training batches: the
-/// first batch runs before any update, and a run that explodes at once still
-/// has that one.
+/// An untrained network's loss is measured as the lowest of the first this
+/// many training batches: the first runs before any update, so a run that
+/// explodes at once still has it. It is taken as at least the loss of a
+/// uniform guess, ln(classes): a resumed run starts near zero, and its noise
+/// must not count as an explosion.
 pub const START_BATCHES: usize = 10;
 /// Consecutive training batches above [`EXPLOSION_FACTOR`] times the start that
 /// stop training. A momentary spike passes; a network that has blown up does
@@ -35,9 +37,10 @@ pub enum Split {
 pub enum Cause {
     /// The loss became NaN or infinite.
     NotFinite,
-    /// The training loss stayed above [`EXPLOSION_FACTOR`] times `start` (mean
-    /// cross-entropy) for [`EXPLOSION_BATCHES`] batches in a row.
-    Exploded { start: f64 },
+    /// The training loss stayed above [`EXPLOSION_FACTOR`] times `untrained`
+    /// (an untrained network's mean cross-entropy, see [`START_BATCHES`]) for
+    /// [`EXPLOSION_BATCHES`] batches in a row.
+    Exploded { untrained: f64 },
 }
 
 /// A loss that diverged: where, and how.
@@ -56,8 +59,8 @@ pub struct Divergence {
 
 impl fmt::Display for Divergence {
     /// `the training loss became NaN at epoch 1, batch 2`, or `the training loss
-    /// stayed above 100 times its start (2.303) for 20 batches in a row,
-    /// reaching 8.63e10 at epoch 1, batch 21`.
+    /// stayed above 100 times an untrained network's (2.345) for 20 batches in
+    /// a row, reaching 5.972e3 at epoch 1, batch 21`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let split = match self.split {
             Split::Train => "training",
@@ -65,10 +68,10 @@ impl fmt::Display for Divergence {
         };
         match self.cause {
             Cause::NotFinite => write!(f, "the {split} loss became {}", self.loss)?,
-            Cause::Exploded { start } => write!(
+            Cause::Exploded { untrained } => write!(
                 f,
-                "the {split} loss stayed above {EXPLOSION_FACTOR} times its start ({start:.3}) \
-                 for {EXPLOSION_BATCHES} batches in a row, reaching {:.3e}",
+                "the {split} loss stayed above {EXPLOSION_FACTOR} times an untrained network's \
+                 ({untrained:.3}) for {EXPLOSION_BATCHES} batches in a row, reaching {:.3e}",
                 self.loss
             )?,
         }
@@ -104,8 +107,8 @@ impl Chance {
     }
 }
 
-/// The training losses seen so far: the start, and the current run of batches
-/// above the limit.
+/// The training losses seen so far: an untrained network's, and the current
+/// run of batches above the limit.
 #[derive(Default)]
 struct Trend {
     /// Training batches seen (up to [`START_BATCHES`] is all that matters).
@@ -117,6 +120,11 @@ struct Trend {
 }
 
 impl Trend {
+    /// An untrained network's loss: see [`START_BATCHES`].
+    fn untrained(&self) -> f64 {
+        self.start.max((NUM_CLASSES as f64).ln())
+    }
+
     /// Takes one training batch's (finite) loss; true when it ends a stretch
     /// of [`EXPLOSION_BATCHES`] above the limit.
     fn exploded(&mut self, loss: f64) -> bool {
@@ -128,7 +136,7 @@ impl Trend {
             };
             self.seen += 1;
         }
-        if loss > EXPLOSION_FACTOR * self.start {
+        if loss > EXPLOSION_FACTOR * self.untrained() {
             self.above += 1;
         } else {
             self.above = 0;
@@ -167,7 +175,9 @@ impl LossGuard {
             let cause = if !loss.is_finite() {
                 Cause::NotFinite
             } else if split == Split::Train && trend.exploded(loss) {
-                Cause::Exploded { start: trend.start }
+                Cause::Exploded {
+                    untrained: trend.untrained(),
+                }
             } else {
                 return None;
             };
@@ -271,22 +281,22 @@ mod tests {
     }
 
     #[test]
-    fn a_loss_that_stays_far_above_its_start_stops_training() {
+    fn a_loss_that_stays_far_above_an_untrained_networks_stops_training() {
         let interrupter = Interrupter::new();
         let guard = LossGuard::new(interrupter.clone());
-        // The start is the lowest of the first 10 batches: 2.0, even though
-        // batch 3 already jumped (a run that explodes at once).
-        let mut losses = vec![2.3, 2.0, 900.0, 2.1, 2.2, 2.2, 2.1, 2.0, 2.0, 2.1];
+        // The untrained network's loss is the lowest of the first 10 batches,
+        // 2.5, even though batch 3 already jumped (a run that explodes at once).
+        let mut losses = vec![2.8, 2.5, 900.0, 2.6, 2.7, 2.7, 2.6, 2.5, 2.5, 2.6];
         assert!(guard.check(1, Split::Train, 1, &losses));
-        // A spike of 19 batches above 100 x 2.0 = 200 passes...
+        // A spike of 19 batches above 100 x 2.5 = 250 passes...
         losses = vec![1e6; EXPLOSION_BATCHES - 1];
-        losses.push(199.0);
+        losses.push(249.0);
         assert!(guard.check(1, Split::Train, 11, &losses));
         // ...and evaluation losses never count towards the stretch.
         assert!(guard.check(1, Split::Valid, 1, &[1e9; 30]));
         assert!(!interrupter.should_stop());
         // 20 in a row stop it at the 20th: batches 31 to 50.
-        losses = vec![201.0; EXPLOSION_BATCHES + 5];
+        losses = vec![251.0; EXPLOSION_BATCHES + 5];
         losses[EXPLOSION_BATCHES - 1] = 8.6e10;
         assert!(!guard.check(2, Split::Train, 31, &losses));
         assert!(interrupter.should_stop());
@@ -298,17 +308,37 @@ mod tests {
                 batch: 50,
                 split: Split::Train,
                 loss: 8.6e10,
-                cause: Cause::Exploded { start: 2.0 },
+                cause: Cause::Exploded { untrained: 2.5 },
             }
         );
         assert_eq!(
             divergence.to_string(),
-            "the training loss stayed above 100 times its start (2.000) for 20 batches in a \
-             row, reaching 8.600e10 at epoch 2, batch 50"
+            "the training loss stayed above 100 times an untrained network's (2.500) for 20 \
+             batches in a row, reaching 8.600e10 at epoch 2, batch 50"
         );
         assert_eq!(
             interrupter.get_message().as_deref(),
             Some("the training loss exploded")
         );
+    }
+
+    /// A resumed run starts from a trained network, its loss near zero: the
+    /// limit stays 100 times a uniform guess's, 100 ln 10 = 230.3.
+    #[test]
+    fn a_resumed_run_near_zero_is_not_an_explosion() {
+        let interrupter = Interrupter::new();
+        let guard = LossGuard::new(interrupter.clone());
+        assert!(guard.check(150, Split::Train, 1, &[1e-6; 10]));
+        assert!(guard.check(150, Split::Train, 11, &[0.5; 100]));
+        assert!(guard.check(150, Split::Train, 111, &[230.0; 100]));
+        assert!(!guard.check(150, Split::Train, 211, &[231.0; 20]));
+        let Some(Divergence {
+            cause: Cause::Exploded { untrained },
+            ..
+        }) = guard.divergence()
+        else {
+            panic!("no explosion: {:?}", guard.divergence());
+        };
+        assert_eq!(untrained, 10f64.ln());
     }
 }

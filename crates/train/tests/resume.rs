@@ -381,7 +381,8 @@ fn a_loss_that_explodes_without_reaching_nan_stops_with_the_epoch_batch_and_rate
     let error = assert_one_line_error(&output);
     assert!(
         error.starts_with(
-            "error: training diverged: the training loss stayed above 100 times its start ("
+            "error: training diverged: the training loss stayed above 100 times an untrained \
+             network's ("
         ),
         "{error}"
     );
