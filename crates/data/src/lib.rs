@@ -2,10 +2,13 @@
 //! buffers, found on disk, in the cache, through npm or on the public mirrors, and
 //! served to Burn as a [`Dataset`](burn::data::dataset::Dataset) plus a
 //! [`Batcher`](burn::data::dataloader::batcher::Batcher) that builds one tensor per batch.
+//! Also what every binary shares: one-line errors ([`one_line`]), atomic writes
+//! ([`write_atomic`]) and printing that survives a closed pipe ([`console`]).
 
 pub mod atomic;
 pub mod augment;
 pub mod batcher;
+pub mod console;
 pub mod dataset;
 pub mod distorted;
 pub mod error;

@@ -103,6 +103,17 @@ impl MnistSplit {
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
+
+    /// The accuracy, a fraction in [0, 1], of always answering the most common
+    /// label: what a network that learned nothing scores here. 0 when empty.
+    pub fn chance_accuracy(&self) -> f64 {
+        let mut counts = [0usize; NUM_CLASSES];
+        for &label in &self.labels {
+            counts[label as usize] += 1;
+        }
+        let most = counts.iter().copied().max().unwrap_or(0);
+        most as f64 / self.len().max(1) as f64
+    }
 }
 
 /// The two splits of an MNIST-shaped data set.
@@ -163,6 +174,13 @@ fn find_files(dir: &Path) -> Result<[PathBuf; 4], DataError> {
             dir: dir.to_path_buf(),
         });
     }
+    // A directory this user may not read hides its files from `is_file`
+    // below: say so rather than call them missing.
+    std::fs::read_dir(dir).map_err(|error| DataError::Io {
+        path: dir.to_path_buf(),
+        action: "list the directory",
+        error,
+    })?;
     let find = |name: &'static str| {
         let names = accepted_names(name);
         names
@@ -437,6 +455,14 @@ mod tests {
         let text = message(load_dir(dir.path()));
         assert!(text.contains(&images.display().to_string()), "{text}");
         assert!(text.contains("gzip"), "{text}");
+    }
+
+    #[test]
+    fn chance_is_the_share_of_the_most_common_label() {
+        let split = MnistSplit::new(vec![0; 5 * IMAGE_PIXELS], vec![3, 1, 3, 7, 3]).unwrap();
+        assert_eq!(split.chance_accuracy(), 0.6);
+        let empty = MnistSplit::new(vec![], vec![]).unwrap();
+        assert_eq!(empty.chance_accuracy(), 0.0);
     }
 
     #[test]

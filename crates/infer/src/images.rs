@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
+use data::errln;
 use model::Mlp;
 
 use crate::predict::{argmax, probabilities_of};
@@ -82,7 +83,7 @@ pub fn answer_files(
             Ok(answer) => writeln!(out, "{}", answer.line())?,
             Err(error) => {
                 failed += 1;
-                eprintln!("error: {error:#}");
+                errln!("error: {error:#}");
             }
         }
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
-use data::{Fetcher, NUM_CLASSES};
+use data::{Fetcher, NUM_CLASSES, errln, outln};
 use model::{Backend, EVAL_BATCH_SIZE, Evaluation, Mlp, MlpConfig};
 
 use predict::{Prediction, predict};
@@ -129,7 +129,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
     match args.format {
         ExportFormat::Safetensors => model::export_safetensors(&model, &config, &args.out)?,
     }
-    println!(
+    outln!(
         "wrote {} ({}, {} parameters) from run {}",
         args.out.display(),
         config.describe(),
@@ -154,7 +154,7 @@ fn plot(args: &ModelArgs) -> anyhow::Result<()> {
     )
     .context("cannot read the test results back from the device")?;
     for path in train::plots::write_run_plots(&loaded.run_dir, &evaluation, &test)? {
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -197,7 +197,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -211,7 +211,7 @@ fn read(cli: &ReadArgs) -> anyhow::Result<()> {
         device,
     } = cli.model.load()?;
     if !cli.image.is_empty() {
-        let mut out = std::io::stdout().lock();
+        let mut out = data::console::stdout();
         if !cli.json {
             writeln!(out, "run {}: {}", run_dir.display(), config.describe())?;
         }
@@ -244,7 +244,7 @@ fn read(cli: &ReadArgs) -> anyhow::Result<()> {
         cli.index..end
     };
 
-    let mut out = std::io::stdout().lock();
+    let mut out = data::console::stdout();
     if !cli.json {
         writeln!(out, "run {}: {}", run_dir.display(), config.describe())?;
     }

@@ -23,9 +23,8 @@ use std::sync::Arc;
 use anyhow::bail;
 use burn::train::Interrupter;
 use clap::Parser;
-use data::Fetcher;
+use data::{Fetcher, errln, outln};
 
-use guard::Split;
 use renderer::EpochMetrics;
 use run_dir::RunDir;
 use signals::SignalWatch;
@@ -62,7 +61,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -113,7 +112,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let resume = resume.map(|(_, latest)| latest);
 
     let model_config = config.model_config(data::IMAGE_PIXELS, data::NUM_CLASSES);
-    println!(
+    outln!(
         "network {} ({} parameters), {}, {} epochs of batch {}, backend {}, seed {}",
         model_config.describe(),
         model_config.num_params(),
@@ -123,14 +122,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         config.backend,
         config.seed
     );
-    println!(
+    outln!(
         "data: {} train and {} test images from {} ({})",
         mnist.train.len(),
         mnist.test.len(),
         located.dir.display(),
         located.source
     );
-    println!("run directory: {}", run.path().display());
+    outln!("run directory: {}", run.path().display());
     if !config.augment.is_off() {
         let picture = plots::write_augmentation_plot(
             run.path(),
@@ -138,13 +137,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             &config.augment.distortion(),
             config.seed,
         )?;
-        println!(
+        outln!(
             "augmentation: {} shows what the network sees",
             picture.display()
         );
     }
     if let Some(latest) = &resume {
-        println!("resuming after epoch {} of {}", latest.epoch, config.epochs);
+        outln!("resuming after epoch {} of {}", latest.epoch, config.epochs);
     }
 
     let dashboard = !cli.plain && std::io::stdout().is_terminal();
@@ -166,7 +165,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if dashboard {
         // The dashboard's screen is gone; leave the epochs in the scrollback.
         for epoch in &outcome.epochs {
-            println!("{}", epoch.line(config.epochs));
+            outln!("{}", epoch.line(config.epochs));
         }
     }
     let (model, test, stopped_early, best_epoch) = match outcome.ending {
@@ -177,7 +176,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             best_epoch,
         } => (model, test, stopped_early, best_epoch),
         Ending::Interrupted { signal } => {
-            eprintln!(
+            errln!(
                 "training interrupted by {} during epoch {} of {}. {}",
                 signals::name(signal),
                 outcome.epochs.len() + 1,
@@ -187,16 +186,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(128 + signal as u8));
         }
         Ending::Diverged(divergence) => {
-            let split = match divergence.split {
-                Split::Train => "training",
-                Split::Valid => "evaluation",
-            };
             bail!(
-                "training diverged: the {split} loss became {} at epoch {}, batch {} (learning \
-                 rate {:e}); lower optimizer.learning_rate. {}",
-                divergence.loss,
-                divergence.epoch,
-                divergence.batch,
+                "training diverged: {divergence} (learning rate {:e}); lower \
+                 optimizer.learning_rate. {}",
                 config.optimizer.learning_rate,
                 kept(run.path(), &resume_hint)
             );
@@ -244,19 +236,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     run.write("test.json", format!("{summary:#}\n").as_bytes())?;
 
     if let Some(reason) = &stopped_early {
-        println!(
+        outln!(
             "training stopped after epoch {} of {} ({reason})",
             outcome.epochs.len(),
             config.epochs
         );
     }
     if let Some(best) = outcome.epochs.iter().find(|e| Some(e.epoch) == best_epoch) {
-        println!(
+        outln!(
             "kept the weights of epoch {}, the lowest validation loss ({:.4})",
-            best.epoch, best.valid_loss
+            best.epoch,
+            best.valid_loss
         );
     }
-    println!(
+    outln!(
         "test loss: {:.4} - test accuracy: {:.4} ({} of {} test images)",
         test.loss,
         test.accuracy(),
@@ -268,16 +261,32 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    println!(
+    outln!(
         "plots: {}/{{{}}}",
         run.path().join(plots::PLOTS_DIR).display(),
         names.join(",")
     );
-    println!(
+    outln!(
         "saved {}; read it with: cargo run --release -p infer -- --run {}",
         run.path().display(),
         run.path().display()
     );
+    // The kept model's validation accuracy: the best epoch's or the last's.
+    let kept_epoch = outcome
+        .epochs
+        .iter()
+        .rev()
+        .find(|e| best_epoch.is_none_or(|best| e.epoch == best));
+    if let Some(epoch) = kept_epoch.filter(|e| !outcome.chance.beaten_by(e.valid_accuracy)) {
+        errln!(
+            "warning: the model is no better than chance: validation accuracy {:.2}% against \
+             {:.2}% for always answering the most common digit. The network learned nothing; \
+             try a lower optimizer.learning_rate (this run: {:e}) or check the data.",
+            100.0 * epoch.valid_accuracy,
+            100.0 * outcome.chance.accuracy,
+            config.optimizer.learning_rate
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,7 +8,6 @@
 //! lines an epoch.)
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -179,10 +178,8 @@ impl EpochRenderer {
         };
         self.finals.clear();
         if self.dashboard.is_none() {
-            let mut stdout = std::io::stdout().lock();
             // A closed stdout (`| head`) must not stop training.
-            let _ = writeln!(stdout, "{}", metrics.line(self.total_epochs));
-            let _ = stdout.flush();
+            data::outln!("{}", metrics.line(self.total_epochs));
         }
         self.history.lock().expect("history lock").push(metrics);
     }

@@ -6,12 +6,14 @@
 //! rather than a signal (and the dashboard ignores it). [`keep_ctrl_c_as_signal`]
 //! turns the terminal's signal keys back on once the dashboard has started.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use burn::train::Interrupter;
+use data::errln;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -44,7 +46,7 @@ impl SignalWatch {
                         interrupter.stop(Some(&format!("interrupted by {}", name(signal))));
                     } else {
                         restore_terminal();
-                        eprintln!(
+                        errln!(
                             "\na second stop signal, {}: stopped at once. {hint}",
                             name(signal)
                         );
@@ -118,6 +120,9 @@ fn restore_terminal() {
         unsafe {
             libc::tcsetattr(*fd, libc::TCSANOW, cooked);
         }
-        eprint!("\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?1049l\x1b[?25h");
+        let _ = write!(
+            data::console::stderr(),
+            "\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?1049l\x1b[?25h"
+        );
     }
 }

@@ -26,7 +26,7 @@ use model::{Backend, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, e
 use crate::checkpoint::{
     BEST_MODEL_FILE, CHECKPOINT_DIR, Journal, Latest, ResumedLoader, best_epoch, restore_optimizer,
 };
-use crate::guard::{Divergence, LossGuard};
+use crate::guard::{Chance, Divergence, LossGuard};
 use crate::metrics::EpochMetric;
 use crate::renderer::{EpochMetrics, EpochRenderer, History, Stops};
 use crate::run_dir::RunDir;
@@ -57,6 +57,8 @@ pub struct Outcome {
     /// Every finished epoch, those before a resume included.
     pub epochs: Vec<EpochMetrics>,
     pub ending: Ending,
+    /// What guessing scores on the validation set.
+    pub chance: Chance,
 }
 
 /// Trains the network on `train`, validating after each epoch on `test` or on
@@ -98,6 +100,7 @@ pub fn fit(
     } else {
         (train, Arc::clone(&test))
     };
+    let chance = Chance::of(&valid);
     let batches_per_epoch = train.len().div_ceil(config.batch_size);
     let scheduler = config
         .lr_scheduler(batches_per_epoch)
@@ -267,5 +270,6 @@ pub fn fit(
         model_config,
         epochs,
         ending,
+        chance,
     })
 }

@@ -329,7 +329,7 @@ fn a_sweep_of_two_configs_tabulates_both() {
         "epochs = 1\n[model]\nhidden = [32, 32]\n",
     )
     .unwrap();
-    let sweep = train_bin().with_file_name("sweep");
+    let sweep = sweep_bin();
     let artifacts = dir.path().join("out");
     let output = run(
         &sweep,

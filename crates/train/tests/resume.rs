@@ -1,7 +1,8 @@
 //! Never losing a run: Ctrl-C then `--resume` ends exactly where an
 //! uninterrupted run ends; SIGKILL at random moments never leaves a run that
-//! cannot resume; a diverging loss stops with the epoch, batch and rate; a
-//! full disk is reported with the path.
+//! cannot resume; a diverging loss (NaN, or far above its start for a
+//! stretch) stops with the epoch, batch and rate, and a run that learned
+//! nothing says so; a full disk is reported with the path.
 
 mod common;
 
@@ -380,6 +381,80 @@ fn a_diverging_loss_stops_with_the_epoch_batch_and_rate() {
     );
     let run = artifacts.path().join("blown");
     assert!(!run.join("model.bpk").exists() && !run.join("test.json").exists());
+}
+
+#[test]
+fn a_loss_that_explodes_without_reaching_nan_stops_with_the_epoch_batch_and_rate() {
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "exploded",
+        &["--lr", "1000", "--plain"],
+    );
+    let error = assert_one_line_error(&output);
+    assert!(
+        error.starts_with(
+            "error: training diverged: the training loss stayed above 100 times an untrained \
+             network's ("
+        ),
+        "{error}"
+    );
+    // The loss is huge but a number: the NaN check alone let this run finish.
+    assert!(
+        error.contains(") for 20 batches in a row, reaching ") && !error.contains("NaN"),
+        "{error}"
+    );
+    assert!(
+        error.contains(" at epoch 1, batch ")
+            && error.contains("(learning rate 1e3); lower optimizer.learning_rate."),
+        "{error}"
+    );
+    let run = artifacts.path().join("exploded");
+    assert!(!run.join("model.bpk").exists() && !run.join("test.json").exists());
+}
+
+#[test]
+fn a_run_that_ends_no_better_than_chance_says_so_in_its_last_line() {
+    // Adam at 10 blows the loss up in epoch 1 (to about 1e6 on average, never
+    // NaN, never 20 batches in a row above the limit), and the network ends
+    // dead: it answers one digit for every image.
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let output = train(
+        data.path(),
+        artifacts.path(),
+        "chance",
+        &["--lr", "10", "--epochs", "2", "--plain"],
+    );
+    assert_success(&output);
+    let epoch_1 = stdout(&output)
+        .lines()
+        .find_map(|line| line.strip_prefix("Epoch 1/2 - ").map(str::to_string))
+        .unwrap();
+    let loss: f64 = epoch_1
+        .split("loss: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(loss > 1000.0 && loss.is_finite(), "{epoch_1}");
+    let err = stderr(&output);
+    let last = err.lines().last().unwrap_or_default();
+    // The labels cycle through the ten digits: guessing scores 10%.
+    assert!(
+        last.starts_with(
+            "warning: the model is no better than chance: validation accuracy 10.00% against \
+             10.00% for always answering the most common digit."
+        ),
+        "{err}"
+    );
+    assert!(last.contains("(this run: 1e1)"), "{last}");
+    assert!(artifacts.path().join("chance/test.json").exists());
 }
 
 #[test]

@@ -21,6 +21,8 @@ fn without_a_terminal_it_prints_one_plain_line_per_epoch_and_writes_the_run() {
     assert!(epochs[1].starts_with("Epoch 2/2 - "), "{out}");
     assert!(out.lines().count() < 12, "too chatty:\n{out}");
     assert!(out.contains("test accuracy: "), "{out}");
+    // A run that learned says nothing about chance.
+    assert!(!stderr(&output).contains("chance"), "{}", stderr(&output));
 
     let run = artifacts.path().join("plain");
     for file in [

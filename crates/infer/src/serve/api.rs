@@ -6,9 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::BoxError;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -21,6 +23,10 @@ use data::MnistSplit;
 use model::{Backend, Mlp};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::error::Overloaded;
 
 use super::MAX_BODY_BYTES;
 use crate::Loaded;
@@ -95,21 +101,63 @@ fn read_test_metrics(run_dir: &Path) -> TestMetrics {
         .unwrap_or_default()
 }
 
-/// The server's routes; a request running past `timeout` is answered 408.
-pub fn router(state: Arc<AppState>, timeout: Duration) -> Router {
+/// How long a request may take, and how many predictions run at once.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    /// A request running past it, reading its body included, is answered 408.
+    pub timeout: Duration,
+    /// Requests to the routes that run the network (`/api/predict`,
+    /// `/api/samples`) handled at once, from their first body byte to their
+    /// answer; the next one is answered 503 at once.
+    pub max_in_flight: usize,
+}
+
+/// The server's routes.
+pub fn router(state: Arc<AppState>, limits: RequestLimits) -> Router {
+    // One count for both routes that run the network. Tower's load shedding
+    // answers a request beyond it at once instead of queueing it, so a burst
+    // cannot pile up work (and up to 8 MiB bodies) behind the CPUs.
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let max = limits.max_in_flight;
+    let busy = || {
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(move |error: BoxError| async move {
+                overloaded(&error, max)
+            }))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::clone(
+                &in_flight,
+            )))
+    };
     Router::new()
         .route("/", get(page))
         .route("/app.js", get(script))
         .route("/style.css", get(style))
         .route("/healthz", get(health))
         .route("/api/model", get(describe_model))
-        .route("/api/samples", get(samples))
-        .route("/api/predict", post(predict))
+        .route("/api/samples", get(samples).layer(busy()))
+        .route("/api/predict", post(predict).layer(busy()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .layer(middleware::from_fn_with_state(limits.timeout, time_limit))
         .with_state(state)
+}
+
+/// The answer when the limit on predictions in flight sheds a request (the
+/// only error the layers under it can give).
+fn overloaded(error: &BoxError, max_in_flight: usize) -> ApiError {
+    if error.is::<Overloaded>() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server is at its limit of {max_in_flight} predictions in flight \
+                 (--max-in-flight); try again shortly"
+            ),
+        )
+    } else {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+    }
 }
 
 async fn page() -> impl IntoResponse {

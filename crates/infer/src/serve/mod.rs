@@ -9,8 +9,13 @@
 //! GET  /api/model        the loaded model and its test accuracy
 //! GET  /healthz          {"status": "ok"}
 //! ```
+//!
+//! Slow or idle clients cannot exhaust it: see [`connections`] for the
+//! header timeout and the cap on connections, and [`api::router`] for the cap
+//! on predictions in flight and the request timeout.
 
 mod api;
+mod connections;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -18,10 +23,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use data::Fetcher;
+use data::{Fetcher, errln, outln};
 
 use crate::ModelArgs;
-use api::AppState;
+use api::{AppState, RequestLimits};
+use connections::ConnectionLimits;
 
 /// Largest request body accepted, in bytes: a phone photo fits, a flood does not.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -40,6 +46,18 @@ pub struct ServeArgs {
     /// answered 408.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
+    /// Seconds a client has to send a request's headers, from the opening of
+    /// its connection or the previous answer on it; a connection idle that
+    /// long is closed.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Connections served at once; the next one is answered 503 and closed.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Predictions (POST /api/predict, GET /api/samples) handled at once,
+    /// reading their bodies included; the next one is answered 503 at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    max_in_flight: u64,
 }
 
 /// Loads the model (and the test set for the sample digits, when it can be
@@ -52,10 +70,18 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .and_then(|located| data::load_dir(&located.dir))
         .map(|mnist| Arc::new(mnist.test))
         .map_err(|error| {
-            eprintln!("warning: no test set, so /api/samples answers 503: {error}");
+            errln!("warning: no test set, so /api/samples answers 503: {error}");
             error.to_string()
         });
     let state = Arc::new(AppState::new(loaded, args.model.backend, test));
+    let connection_limits = ConnectionLimits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        max_connections: connections::connections_that_fit(args.max_connections as usize),
+    };
+    let request_limits = RequestLimits {
+        timeout: Duration::from_secs(args.timeout),
+        max_in_flight: args.max_in_flight as usize,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,22 +89,19 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the server's threads")?;
     runtime.block_on(async {
         let address = SocketAddr::new(args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
+        let listener =
+            connections::listen(address).with_context(|| format!("cannot listen on {address}"))?;
         let bound = listener.local_addr()?;
         let stop = stop_signal().context("cannot watch for Ctrl-C and SIGTERM")?;
-        println!(
+        outln!(
             "serving {} at http://{bound}/ (Ctrl-C stops)",
             state.describe()
         );
-        let timeout = Duration::from_secs(args.timeout);
-        axum::serve(listener, api::router(state, timeout))
-            .with_graceful_shutdown(stop)
-            .await
-            .context("the server stopped on an error")
+        let app = api::router(state, request_limits);
+        connections::serve(listener, app, connection_limits, stop).await;
+        anyhow::Ok(())
     })?;
-    eprintln!("stopped");
+    errln!("stopped");
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use data::{errln, outln};
 use train::plots;
 use train::sweep::{self, Job, Row};
 
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", data::one_line(&format!("{error:#}")));
+            errln!("error: {}", data::one_line(&format!("{error:#}")));
             ExitCode::FAILURE
         }
     }
@@ -174,7 +175,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     let dir = sweep_dir(&cli.artifacts, &cli.name)?;
     let total = jobs.len();
-    println!(
+    outln!(
         "sweep of {total} runs, {} at a time, into {}",
         cli.jobs,
         dir.display()
@@ -196,11 +197,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     let mut done = done.lock().expect("done lock");
                     *done += 1;
                     match &outcome {
-                        Ok(row) => println!(
+                        Ok(row) => outln!(
                             "[{done}/{total}] {}: test accuracy {:.4}, best validation accuracy {:.4}, {} epochs, {:.2} s/epoch",
                             row.name, row.test_accuracy, row.best_valid_accuracy, row.epochs, row.seconds_per_epoch
                         ),
-                        Err(why) => println!(
+                        Err(why) => outln!(
                             "[{done}/{total}] {} failed: {why} (log: {}.log)",
                             job.name,
                             dir.join(&job.name).display()
@@ -246,15 +247,15 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         data::write_atomic(&path, &png)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!("\n{table}");
-    println!(
+    outln!("\n{table}");
+    outln!(
         "table: {0}/summary.md, {0}/summary.csv; chart: {0}/val_accuracy.png",
         dir.display()
     );
     Ok(if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
-        eprintln!("error: {} of {total} runs failed", failed.len());
+        errln!("error: {} of {total} runs failed", failed.len());
         ExitCode::FAILURE
     })
 }

@@ -19,12 +19,23 @@ pub fn train_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_train"))
 }
 
+/// The `sweep` binary, built with `train`.
+pub fn sweep_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sweep"))
+}
+
 /// The `infer` binary, built next to `train` by `cargo test --workspace`.
 pub fn infer_bin() -> PathBuf {
-    let path = train_bin().with_file_name(format!("infer{}", std::env::consts::EXE_SUFFIX));
+    workspace_bin("infer")
+}
+
+/// Another package's binary (`infer`, `bench`), built next to `train` by
+/// `cargo test --workspace`.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let path = train_bin().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` so both binaries are built",
+        "{} is missing: run the tests with `cargo test --workspace` so every binary is built",
         path.display()
     );
     path
