@@ -56,67 +56,111 @@ pub struct CrossEntropy {
     pub probabilities: Vec<f32>,
 }
 
-/// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), each matrix
-/// given by its element strides `(row, column)`. `dst` is `[m, n]` row-major.
-///
-/// # Panics
-/// If a matrix does not fit its slice.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    (m, n, k): (usize, usize, usize),
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-    accumulate: bool,
-) {
-    let last = |rs: usize, cs: usize, rows: usize, cols: usize| {
-        if rows == 0 || cols == 0 {
+/// A matrix operand: its elements and their strides `(row, column)`.
+#[derive(Clone, Copy)]
+struct Operand<'a> {
+    values: &'a [f32],
+    strides: (usize, usize),
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major `[_, columns]` matrix.
+    fn rows(values: &'a [f32], columns: usize) -> Self {
+        Self {
+            values,
+            strides: (columns, 1),
+        }
+    }
+
+    /// The transpose of a row-major `[_, columns]` matrix.
+    fn transposed(values: &'a [f32], columns: usize) -> Self {
+        Self {
+            values,
+            strides: (1, columns),
+        }
+    }
+
+    /// Panics unless a `[rows, cols]` matrix with these strides fits.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        let last = if rows == 0 || cols == 0 {
             0
         } else {
-            (rows - 1) * rs + (cols - 1) * cs + 1
-        }
-    };
+            (rows - 1) * self.strides.0 + (cols - 1) * self.strides.1 + 1
+        };
+        assert!(self.values.len() >= last, "matmul: {what} too short");
+    }
+}
+
+/// `lhs · rhs`, `[m, n]` row-major, in a new buffer that the product fills
+/// (it is never zeroed first: a 784 x 512 gradient is 1.6 MB).
+fn product((m, n, k): (usize, usize, usize), lhs: Operand<'_>, rhs: Operand<'_>) -> Vec<f32> {
+    let mut dst = Vec::with_capacity(m * n);
+    if k == 0 {
+        dst.resize(m * n, 0.0);
+        return dst;
+    }
+    // SAFETY: gemm writes all m * n elements (it does not read the
+    // destination), within the capacity reserved above; then they are
+    // initialised and the length can cover them.
+    unsafe {
+        gemm_into(dst.as_mut_ptr(), (m, n, k), lhs, rhs, false);
+        dst.set_len(m * n);
+    }
+    dst
+}
+
+/// `dst += lhs · rhs`, `dst` being `[m, n]` row-major.
+fn add_product(
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    lhs: Operand<'_>,
+    rhs: Operand<'_>,
+) {
     assert!(
         dst.len() >= m * n,
         "matmul: dst holds {} < {m}x{n}",
         dst.len()
     );
-    assert!(
-        lhs.len() >= last(lhs_rs, lhs_cs, m, k),
-        "matmul: lhs too short"
-    );
-    assert!(
-        rhs.len() >= last(rhs_rs, rhs_cs, k, n),
-        "matmul: rhs too short"
-    );
+    if k == 0 {
+        return;
+    }
+    // SAFETY: `dst` holds m * n initialised elements; it does not alias the
+    // operands (it is borrowed mutably).
+    unsafe { gemm_into(dst.as_mut_ptr(), (m, n, k), lhs, rhs, true) }
+}
+
+/// # Safety
+/// `dst` must be valid for writes of `m * n` elements (and reads too with
+/// `accumulate`), and must not overlap the operands.
+unsafe fn gemm_into(
+    dst: *mut f32,
+    (m, n, k): (usize, usize, usize),
+    lhs: Operand<'_>,
+    rhs: Operand<'_>,
+    accumulate: bool,
+) {
+    lhs.check(m, k, "lhs");
+    rhs.check(k, n, "rhs");
     if m == 0 || n == 0 {
         return;
     }
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    // SAFETY: the asserts above keep every element the strides reach inside
-    // its slice; `dst` does not alias the inputs (it is borrowed mutably).
+    // SAFETY: the checks above keep every element the operands' strides
+    // reach inside their slices; the caller vouches for `dst`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
+            lhs.values.as_ptr(),
+            lhs.strides.1 as isize,
+            lhs.strides.0 as isize,
+            rhs.values.as_ptr(),
+            rhs.strides.1 as isize,
+            rhs.strides.0 as isize,
             1.0,
             1.0,
             false,
@@ -301,18 +345,15 @@ pub fn forward(
         );
         assert_eq!(layer.bias.len(), outputs, "layer {index}: bias shape");
         // z = a · W + b: the bias fills the rows, then the product adds onto it.
-        let mut z = buffer(batch * outputs);
-        for row in z.chunks_exact_mut(outputs) {
-            row.copy_from_slice(layer.bias);
+        let mut z = Vec::with_capacity(batch * outputs);
+        for _ in 0..batch {
+            z.extend_from_slice(layer.bias);
         }
-        matmul(
+        add_product(
             &mut z,
             (batch, outputs, inputs),
-            previous,
-            (inputs, 1),
-            layer.weight,
-            (outputs, 1),
-            true,
+            Operand::rows(previous, inputs),
+            Operand::rows(layer.weight, outputs),
         );
         if index == hidden {
             return (z, tape);
@@ -427,15 +468,10 @@ pub fn backward(
             &tape.outputs[index - 1]
         };
         // dW = a^T · g: [I, B] · [B, O]
-        let mut weight_grad = buffer(inputs * outputs);
-        matmul(
-            &mut weight_grad,
+        let weight_grad = product(
             (inputs, outputs, batch),
-            input,
-            (1, inputs),
-            &grad,
-            (outputs, 1),
-            false,
+            Operand::transposed(input, inputs),
+            Operand::rows(&grad, outputs),
         );
         let bias_grad = column_sums(&grad, outputs); // db = the column sums of g
         weights.push(weight_grad);
@@ -444,15 +480,10 @@ pub fn backward(
             break;
         }
         // da = g · W^T: [B, O] · [O, I]
-        let mut previous = buffer(batch * inputs);
-        matmul(
-            &mut previous,
+        let mut previous = product(
             (batch, inputs, outputs),
-            &grad,
-            (outputs, 1),
-            layer.weight,
-            (1, outputs),
-            false,
+            Operand::rows(&grad, outputs),
+            Operand::transposed(layer.weight, outputs),
         );
         if index == 0 {
             input_gradient = Some(previous);
