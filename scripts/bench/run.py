@@ -246,9 +246,10 @@ def main():
          f"{wide_gflops:.0f} GFLOP/s = {wide_gflops / peak_gflops * 100:.0f}% of the matmul peak.")
     emit("")
     emit("Where an epoch goes (`bench profile`: the same work as `train`'s epoch, by hand, "
-         "epoch 2; the Learner's share is `train`'s epoch minus the hand-written one):")
+         "epoch 2, on the training thread; the loop's share is `train`'s epoch minus the hand-written "
+         "one: its bookkeeping, less what it saves by building batches on another thread):")
     emit("")
-    emit("| backend | data | forward | backward | optimizer | metrics | evaluation | hand total | Learner's share | train epoch |")
+    emit("| backend | data | forward | backward | optimizer | metrics | evaluation | hand total | loop's share | train epoch |")
     emit("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "backend" not in row:

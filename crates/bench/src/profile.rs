@@ -1,12 +1,14 @@
 //! Where a training epoch's time goes. Runs the same work as one epoch of
-//! Burn's `Learner` (data loader, forward with cross-entropy, backward, Adam,
-//! accuracy and loss metrics, then the evaluation pass) as a hand-written loop
-//! with a clock around each phase, syncing the device at each boundary so a
-//! GPU's queued work is charged to the phase that queued it.
+//! `train` (data loader, forward with cross-entropy, backward, Adam, the
+//! loss and correct counts kept and read back, then the evaluation pass) as a
+//! hand-written loop on one thread with a clock around each phase, syncing the
+//! device at each boundary so a GPU's queued work is charged to the phase
+//! that queued it.
 //!
-//! What the `Learner` adds on top of these phases (its event processor thread,
-//! metric loggers, renderer) is the difference between `train`'s epoch time and
-//! [`Split::total`]; `scripts/bench/run.py` prints it.
+//! What `train`'s loop adds on top of these phases (Burn's event processor,
+//! metric loggers, renderer, checkpoints), less what it saves by building
+//! batches on another thread, is the difference between `train`'s epoch time
+//! and [`Split::total`]; `scripts/bench/run.py` prints it.
 
 use std::sync::Arc;
 use std::time::Instant;
