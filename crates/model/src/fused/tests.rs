@@ -19,20 +19,22 @@ use data::MnistBatch;
 
 /// How far `fused` is from `reference`, as a multiple of the tolerance
 /// (at most 1 passes): each value within 1e-5 of the reference value, plus
-/// 1e-6 of the tensor's largest magnitude (NumPy's `allclose` with
-/// `rtol = 1e-5`, `atol = 1e-6 * max|reference|`). The absolute part is for
+/// 4e-6 of the tensor's largest magnitude (NumPy's `allclose` with
+/// `rtol = 1e-5`, `atol = 4e-6 * max|reference|`). The absolute part is for
 /// entries that are sums cancelling to nearly zero: they keep the rounding
 /// error of their terms, so their own relative error measures the
 /// cancellation, not the computation. (Seen: a bias gradient of 1.8e-4 next to
 /// a largest one of 0.012, differing by 3e-9 because the two paths round the
-/// loss gradient differently before 32 rows are summed.)
+/// loss gradient differently before 32 rows are summed. With 1e-6 instead of
+/// 4e-6, about one run in twenty failed at 1.01-1.06 times the tolerance, on
+/// a bias gradient of a tanh or sigmoid network, on random batches.)
 fn excess(fused: &[f32], reference: &[f32]) -> f32 {
     assert_eq!(fused.len(), reference.len());
     let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     fused
         .iter()
         .zip(reference)
-        .map(|(a, b)| (a - b).abs() / (1e-5 * b.abs() + 1e-6 * scale).max(f32::MIN_POSITIVE))
+        .map(|(a, b)| (a - b).abs() / (1e-5 * b.abs() + 4e-6 * scale).max(f32::MIN_POSITIVE))
         .fold(0.0, f32::max)
 }
 
