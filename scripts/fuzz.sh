@@ -9,6 +9,10 @@
 # (train's TOML config), record (model.json + model.bpk), request (infer
 # serve's predict requests). Each starts from its seeds in fuzz/seeds/<target>
 # plus the corpus grown by earlier runs in ~/.cache/simple-nn/fuzz-corpus.
+# Only `record` needs Burn, built a second time with the fuzzer's
+# instrumentation (about 25 minutes on 2 cores the first time); the other
+# four build without it in a minute or two. scripts/test.sh runs those four,
+# and replays record's inputs through the same code in `cargo test`.
 # Installs cargo-fuzz when missing. Builds on the stable toolchain without a
 # sanitizer (-s none): Rust's own checks (bounds, overflow with debug
 # assertions, allocation limits) are what catch a bug.
@@ -28,15 +32,23 @@ fi
 
 export CARGO_TARGET_DIR="$HOME/.cache/simple-nn/fuzz-target"
 cd fuzz
-# Quiet when it builds; the whole output when it does not.
-cargo fuzz build -s none --release >/dev/null 2>&1 || cargo fuzz build -s none --release
+# Only the targets asked for are built; `record` brings Burn in.
+features=()
+for target in "${targets[@]}"; do
+  [ "$target" = record ] && features=(--features record)
+done
+for target in "${targets[@]}"; do
+  # Quiet when it builds; the whole output when it does not.
+  cargo fuzz build -s none --release "${features[@]}" "$target" >/dev/null 2>&1 \
+    || cargo fuzz build -s none --release "${features[@]}" "$target"
+done
 
 status=0
 for target in "${targets[@]}"; do
   corpus="$HOME/.cache/simple-nn/fuzz-corpus/$target"
   mkdir -p "$corpus" "artifacts/$target"
   log=$(mktemp)
-  if cargo fuzz run -s none --release "$target" "$corpus" "seeds/$target" -- \
+  if cargo fuzz run -s none --release "${features[@]}" "$target" "$corpus" "seeds/$target" -- \
       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
       >"$log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use data::{Fetcher, errln, outln};
-use model::{Backend, MlpConfig};
+use data::{errln, outln};
+use model::{Backend, BackendDevice, MlpConfig};
 use serde_json::json;
 
 use profile::ProfileSettings;
@@ -144,7 +144,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             epochs,
         } => {
             let device = common.backend.device()?;
-            let (mnist, data_dir) = load_mnist(&common)?;
+            let (mnist, located) = data::load_mnist(common.data_dir.as_deref())?;
             let hidden = hidden as usize;
             let settings = ProfileSettings {
                 model: MlpConfig::new().with_hidden(vec![hidden, hidden]),
@@ -166,7 +166,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 "network": settings.model.describe(),
                 "batch_size": batch_size,
                 "epoch": epochs,
-                "data_dir": data_dir,
+                "data_dir": located.dir,
                 "total_seconds": split.total(),
                 "seconds": split,
             }))
@@ -174,7 +174,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
         Command::Infer { common, run, reps } => {
             let device = common.backend.device()?;
             let (model, config) = model::load_mnist_model(&run, &device)?;
-            let (mnist, _) = load_mnist(&common)?;
+            let (mnist, _) = data::load_mnist(common.data_dir.as_deref())?;
             let times =
                 inference::time_inference(&model, Arc::new(mnist.test), reps as usize, &device)?;
             Ok(json!({
@@ -203,8 +203,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             soak,
             server_pid,
         } => {
-            let located = Fetcher::default().locate(data_dir.as_deref())?;
-            let test = data::load_dir(&located.dir)?.test;
+            let test = data::load_mnist(data_dir.as_deref())?.0.test;
             if let Some(seconds) = soak {
                 let settings = soak::SoakSettings {
                     url,
@@ -244,10 +243,4 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             Ok(serde_json::to_value(&report)?)
         }
     }
-}
-
-/// MNIST and the directory it was read from.
-fn load_mnist(common: &Common) -> anyhow::Result<(data::Mnist, PathBuf)> {
-    let located = Fetcher::default().locate(common.data_dir.as_deref())?;
-    Ok((data::load_dir(&located.dir)?, located.dir))
 }

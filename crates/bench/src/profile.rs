@@ -75,8 +75,10 @@ pub fn profile_epochs(
     let train_device = device.clone().autodiff();
     train_device.seed(settings.seed);
     let mut model = settings.model.init(&train_device);
-    // The tutorial's Adam (configs/default.toml): beta1 0.9, beta2 0.999, epsilon 1e-7.
-    let mut optimizer = FusedAdam::new(settings.backend, 0.9, 0.999, 1e-7).init();
+    // The tutorial's Adam (configs/default.toml), as `train` builds it.
+    let adam = config::Adam::default();
+    let mut optimizer =
+        FusedAdam::new(settings.backend, adam.beta1, adam.beta2, adam.epsilon).init();
     let loader = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(settings.batch_size)
         .shuffle(settings.seed)

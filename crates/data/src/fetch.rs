@@ -82,6 +82,15 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|dir| dir.join("simple-nn").join("mnist"))
 }
 
+/// MNIST as the programs load it: found (or fetched) as [`Fetcher::locate`]
+/// does, with `data_dir` as its explicit directory, then read; also says
+/// where it came from.
+pub fn load_mnist(data_dir: Option<&Path>) -> Result<(mnist::Mnist, Located), DataError> {
+    let located = Fetcher::default().locate(data_dir)?;
+    let mnist = mnist::load_dir(&located.dir)?;
+    Ok((mnist, located))
+}
+
 impl Fetcher {
     /// Finds a directory holding the four MNIST files.
     ///

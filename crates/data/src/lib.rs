@@ -4,12 +4,18 @@
 //! [`Batcher`](burn::data::dataloader::batcher::Batcher) that builds one tensor per batch.
 //! Also what every binary shares: one-line errors ([`one_line`]), atomic writes
 //! ([`write_atomic`]) and printing that survives a closed pipe ([`console`]).
+//!
+//! Burn's side (dataset, batchers, loaders) is behind the `burn` feature (on
+//! by default); the rest builds without Burn, for the fuzz targets.
 
 pub mod atomic;
 pub mod augment;
+#[cfg(feature = "burn")]
 pub mod batcher;
 pub mod console;
+#[cfg(feature = "burn")]
 pub mod dataset;
+#[cfg(feature = "burn")]
 pub mod distorted;
 pub mod error;
 pub mod fetch;
@@ -17,16 +23,21 @@ pub mod holdout;
 pub mod idx;
 pub mod mnist;
 pub mod own_image;
+#[cfg(feature = "burn")]
 pub mod prefetch;
 pub mod synthetic;
 
 pub use atomic::write_atomic;
 pub use augment::{Distortion, Warp};
+#[cfg(feature = "burn")]
 pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};
+#[cfg(feature = "burn")]
 pub use dataset::{MnistDataset, MnistItem};
+#[cfg(feature = "burn")]
 pub use distorted::{DistortingBatcher, Epoch, EpochCount};
 pub use error::{DataError, one_line};
-pub use fetch::{Fetcher, Located};
+pub use fetch::{Fetcher, Located, load_mnist};
 pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};
 pub use own_image::{ImageError, decode_digit, png_bytes, read_digit};
+#[cfg(feature = "burn")]
 pub use prefetch::Prefetch;

@@ -12,7 +12,6 @@
 
 mod images;
 mod predict;
-mod runs;
 mod serve;
 
 use std::io::Write;
@@ -23,8 +22,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
-use data::{Fetcher, NUM_CLASSES, errln, outln};
-use model::{Backend, EVAL_BATCH_SIZE, Evaluation, Mlp, MlpConfig};
+use data::{NUM_CLASSES, errln, outln};
+use model::{Backend, BackendDevice, EVAL_BATCH_SIZE, Evaluation, Mlp, MlpConfig};
 
 use predict::{Prediction, predict};
 
@@ -65,7 +64,7 @@ impl RunArgs {
     fn dir(&self) -> anyhow::Result<PathBuf> {
         match &self.run {
             Some(run) => Ok(run.clone()),
-            None => runs::newest_run(&self.artifacts),
+            None => run::newest_run(&self.artifacts),
         }
     }
 }
@@ -143,8 +142,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
 /// pictures from that and the run's files.
 fn plot(args: &ModelArgs) -> anyhow::Result<()> {
     let loaded = args.load()?;
-    let located = Fetcher::default().locate(args.data_dir.as_deref())?;
-    let test = Arc::new(data::load_dir(&located.dir)?.test);
+    let test = Arc::new(data::load_mnist(args.data_dir.as_deref())?.0.test);
     let evaluation = model::evaluate(
         &loaded.model,
         Arc::clone(&test),
@@ -153,7 +151,7 @@ fn plot(args: &ModelArgs) -> anyhow::Result<()> {
         &loaded.device,
     )
     .context("cannot read the test results back from the device")?;
-    for path in train::plots::write_run_plots(&loaded.run_dir, &evaluation, &test)? {
+    for path in run::plots::write_run_plots(&loaded.run_dir, &evaluation, &test)? {
         outln!("wrote {}", path.display());
     }
     Ok(())
@@ -224,8 +222,7 @@ fn read(cli: &ReadArgs) -> anyhow::Result<()> {
             &mut out,
         );
     }
-    let located = Fetcher::default().locate(cli.model.data_dir.as_deref())?;
-    let test = Arc::new(data::load_dir(&located.dir)?.test);
+    let test = Arc::new(data::load_mnist(cli.model.data_dir.as_deref())?.0.test);
 
     let indices = if cli.all {
         0..test.len()

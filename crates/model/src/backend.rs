@@ -7,21 +7,11 @@
 //! - `wgpu`: the GPU through wgpu (Vulkan, Metal, DX12). On a machine without a
 //!   GPU it runs on a software Vulkan driver such as Mesa's lavapipe, slowly.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    #[default]
-    Flex,
-    Ndarray,
-    Wgpu,
-}
+pub use config::Backend;
 
 /// The backend could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +23,16 @@ pub enum BackendError {
     NoAdapter(String),
 }
 
-impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Ndarray, Backend::Wgpu];
+/// Opens a [`Backend`]'s device.
+pub trait BackendDevice {
+    /// The device to create tensors on. For wgpu this acquires the adapter
+    /// once per process and reports a missing one as an error instead of
+    /// Burn's panic.
+    fn device(self) -> Result<Device, BackendError>;
+}
 
-    /// The device to create tensors on. For wgpu this acquires the adapter once per
-    /// process and reports a missing one as an error instead of Burn's panic.
-    pub fn device(self) -> Result<Device, BackendError> {
+impl BackendDevice for Backend {
+    fn device(self) -> Result<Device, BackendError> {
         match self {
             Backend::Flex => Ok(Device::flex()),
             #[allow(deprecated)] // kept on purpose: the design card names burn-ndarray
@@ -57,42 +51,9 @@ impl Backend {
     }
 }
 
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Flex => "flex",
-            Backend::Ndarray => "ndarray",
-            Backend::Wgpu => "wgpu",
-        })
-    }
-}
-
-impl FromStr for Backend {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Backend::ALL
-            .into_iter()
-            .find(|backend| backend.to_string() == name)
-            .ok_or_else(|| format!("unknown backend `{name}`, expected one of flex, ndarray, wgpu"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for backend in Backend::ALL {
-            assert_eq!(backend.to_string().parse::<Backend>().unwrap(), backend);
-        }
-        assert_eq!(Backend::default(), Backend::Flex);
-        assert_eq!(
-            "cuda".parse::<Backend>().unwrap_err(),
-            "unknown backend `cuda`, expected one of flex, ndarray, wgpu"
-        );
-    }
 
     #[test]
     fn cpu_backends_start() {

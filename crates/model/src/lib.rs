@@ -14,7 +14,7 @@ pub mod optimizer;
 pub mod step;
 
 pub use artifact::{ModelError, load_mnist_model, load_model, save_model};
-pub use backend::{Backend, BackendError};
+pub use backend::{Backend, BackendDevice, BackendError};
 pub use denormals::flush_denormals_to_zero;
 pub use evaluate::{EVAL_BATCH_SIZE, Evaluation, Mistake, evaluate};
 pub use export::{ExportError, export_safetensors};

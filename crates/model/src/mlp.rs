@@ -11,60 +11,24 @@ use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::nn::{Dropout, DropoutConfig, Initializer, LeakyReluConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{DType, Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 use crate::fused;
 use crate::grad_norms::GradNormLog;
 
-/// The non-linearity after each hidden layer. ReLU is the tutorial's choice;
-/// sigmoid and tanh are there to see why (their gradients vanish); GELU and
-/// leaky ReLU (slope 0.01 below zero) are Burn's, for comparison.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    #[default]
-    Relu,
-    Sigmoid,
-    Tanh,
-    Gelu,
-    LeakyRelu,
-}
+pub use config::{Activation, LEAKY_RELU_SLOPE, MAX_HIDDEN_LAYERS, MAX_LAYER_SIZE};
 
-impl std::fmt::Display for Activation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Relu => "relu",
-            Self::Sigmoid => "sigmoid",
-            Self::Tanh => "tanh",
-            Self::Gelu => "gelu",
-            Self::LeakyRelu => "leaky_relu",
-        })
+/// Burn's activation layer for `activation`.
+fn activation_layer(activation: Activation) -> ActivationConfig {
+    match activation {
+        Activation::Relu => ActivationConfig::Relu,
+        Activation::Sigmoid => ActivationConfig::Sigmoid,
+        Activation::Tanh => ActivationConfig::Tanh,
+        Activation::Gelu => ActivationConfig::Gelu,
+        Activation::LeakyRelu => ActivationConfig::LeakyRelu(
+            LeakyReluConfig::new().with_negative_slope(LEAKY_RELU_SLOPE.into()),
+        ),
     }
 }
-
-impl Activation {
-    fn layer_config(self) -> ActivationConfig {
-        match self {
-            Self::Relu => ActivationConfig::Relu,
-            Self::Sigmoid => ActivationConfig::Sigmoid,
-            Self::Tanh => ActivationConfig::Tanh,
-            Self::Gelu => ActivationConfig::Gelu,
-            Self::LeakyRelu => ActivationConfig::LeakyRelu(
-                LeakyReluConfig::new().with_negative_slope(LEAKY_RELU_SLOPE.into()),
-            ),
-        }
-    }
-}
-
-/// Leaky ReLU's slope below zero: Keras's and PyTorch's usual one.
-pub const LEAKY_RELU_SLOPE: f32 = 0.01;
-
-/// The most units a layer may have (a limit on what a config or `model.json`
-/// may ask for, far above any MLP that trains on one machine).
-pub const MAX_LAYER_SIZE: usize = 1 << 20;
-
-/// The most hidden layers a network may have.
-pub const MAX_HIDDEN_LAYERS: usize = 64;
 
 /// Sizes, activation and dropout of the network. The defaults are the tutorial's.
 #[derive(Config, Debug, PartialEq)]
@@ -114,7 +78,7 @@ impl MlpConfig {
                 .windows(2)
                 .map(|pair| glorot_linear(pair[0], pair[1], device))
                 .collect(),
-            activation: self.activation.layer_config().init(device),
+            activation: activation_layer(self.activation).init(device),
             activation_kind: self.activation,
             dropout: DropoutConfig::new(self.dropout).init(),
             grad_log: None,
@@ -145,25 +109,19 @@ impl MlpConfig {
     /// [`MAX_HIDDEN_LAYERS`] hidden layers and dropout is in [0, 1); the
     /// message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.hidden.len() > MAX_HIDDEN_LAYERS {
-            return Err(format!(
-                "hidden must list at most {MAX_HIDDEN_LAYERS} layers, got {}",
-                self.hidden.len()
-            ));
-        }
-        let named = [("inputs", self.inputs), ("classes", self.classes)];
-        let hidden = self.hidden.iter().map(|&units| ("hidden", units));
-        for (name, value) in named.into_iter().chain(hidden) {
-            if !(1..=MAX_LAYER_SIZE).contains(&value) {
-                return Err(format!(
-                    "{name} must be from 1 to {MAX_LAYER_SIZE}, got {value}"
-                ));
-            }
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
-        }
-        Ok(())
+        config::check_layers(self.inputs, &self.hidden, self.classes)?;
+        config::check_dropout(self.dropout)
+    }
+
+    /// The network a config's `[model]` section describes, for `inputs`
+    /// pixels and `classes` digits.
+    pub fn from_section(section: &config::ModelSection, inputs: usize, classes: usize) -> Self {
+        Self::new()
+            .with_inputs(inputs)
+            .with_hidden(section.hidden.clone())
+            .with_classes(classes)
+            .with_activation(section.activation)
+            .with_dropout(section.dropout)
     }
 
     /// Number of trainable values (weights and biases). Sizes are capped by
@@ -395,8 +353,7 @@ mod tests {
     fn activation_is_a_config_change() {
         let x = Tensor::<2>::from_data([[-1.0f32, 0.0, 2.0]], &device());
         let run = |activation: Activation| {
-            activation
-                .layer_config()
+            activation_layer(activation)
                 .init(&device())
                 .forward(x.clone())
                 .into_data()

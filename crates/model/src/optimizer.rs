@@ -246,7 +246,11 @@ mod tests {
         // And training moved them. Not every logit need move (a bias whose
         // gradient changes sign can come back), and lr 0.01 on 784 inputs can
         // overshoot, so the test is that the logits as a whole moved.
-        let moved: f32 = fused.iter().zip(&untrained).map(|(a, b)| (a - b).abs()).sum();
+        let moved: f32 = fused
+            .iter()
+            .zip(&untrained)
+            .map(|(a, b)| (a - b).abs())
+            .sum();
         assert!(moved > 0.1, "{fused:?} vs {untrained:?}");
         assert_eq!(
             train(fused_adam(), model, &images, 0),

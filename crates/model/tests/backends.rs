@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor, TensorData};
-use model::{Backend, MlpConfig};
+use model::{Backend, BackendDevice, MlpConfig};
 
 /// Deterministic inputs in [-0.5, 0.5]: `[rows, 784]`.
 fn inputs(rows: usize, device: &Device) -> Tensor<2> {

@@ -1,6 +1,7 @@
 //! The one error type of this crate: every message is a single line that
 //! names what is wrong with the input (or which drawing step failed).
 
+use data::one_line;
 use thiserror::Error;
 
 /// Why a chart could not be drawn.
@@ -47,30 +48,9 @@ impl<E: std::error::Error + Send + Sync> From<plotters::drawing::DrawingAreaErro
     }
 }
 
-/// `text` with every control character (newlines included) escaped, so that
-/// an error message or a drawn label stays on one line.
-pub(crate) fn one_line(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_line_escapes_control_characters() {
-        assert_eq!(one_line("a\nb\tc\u{7}"), "a\\nb\\tc\\u{7}");
-        assert_eq!(one_line("7 → 2 — ok"), "7 → 2 — ok");
-    }
 
     #[test]
     fn messages_are_one_line() {

@@ -10,7 +10,7 @@
 //!                                     with the lowest validation loss
 //! ```
 //!
-//! Burn saves the three parts on three threads; [`Journal`] learns when all
+//! Burn saves the three parts on three threads; [`EpochCommitter`] learns when all
 //! three of an epoch are written and only then replaces `latest.json`
 //! (atomically): that is the commit point. The last two epochs are kept, so
 //! the one `latest.json` names is never deleted while the next is written.
@@ -29,7 +29,9 @@ use burn::tensor::Device;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{Deserialize, Serialize};
 
-use crate::renderer::{EpochMetrics, History};
+use run::EpochMetrics;
+
+use crate::progress::recorder::History;
 
 /// The checkpoint directory inside a run directory.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
@@ -52,14 +54,14 @@ pub struct Latest {
 
 /// Records which parts of each epoch are saved and commits an epoch when all
 /// of them are.
-pub struct Journal {
+pub struct EpochCommitter {
     dir: PathBuf,
     history: History,
     saved: Mutex<HashMap<usize, Vec<&'static str>>>,
     keep_best: bool,
 }
 
-impl Journal {
+impl EpochCommitter {
     /// With `keep_best`, each committed epoch with a lower validation loss
     /// than every epoch before it also becomes [`BEST_MODEL_FILE`].
     pub fn new(run_dir: &Path, history: History, keep_best: bool) -> Arc<Self> {
@@ -71,19 +73,25 @@ impl Journal {
         })
     }
 
-    /// Burn's three checkpointers for this run, each reporting to the journal.
-    pub fn checkpointers(self: &Arc<Self>) -> (Recorded, Recorded, Recorded) {
-        let part = |name: &'static str| Recorded {
+    /// Burn's three checkpointers for this run, each reporting to the committer.
+    pub fn checkpointers(
+        self: &Arc<Self>,
+    ) -> (
+        CommittingCheckpointer,
+        CommittingCheckpointer,
+        CommittingCheckpointer,
+    ) {
+        let part = |name: &'static str| CommittingCheckpointer {
             inner: FileCheckpointer::new(&self.dir, name),
             part: name,
-            journal: Arc::clone(self),
+            committer: Arc::clone(self),
         };
         (part(PARTS[0]), part(PARTS[1]), part(PARTS[2]))
     }
 
     fn part_saved(&self, epoch: usize, part: &'static str) -> Result<(), CheckpointerError> {
         let complete = {
-            let mut saved = self.saved.lock().expect("journal lock");
+            let mut saved = self.saved.lock().expect("committer lock");
             let parts = saved.entry(epoch).or_default();
             parts.push(part);
             let complete = parts.len() == PARTS.len();
@@ -136,18 +144,18 @@ pub fn best_epoch(epochs: &[EpochMetrics]) -> Option<usize> {
         .map(|metrics| metrics.epoch)
 }
 
-/// Burn's [`FileCheckpointer`] for one part, telling the [`Journal`] when a
+/// Burn's [`FileCheckpointer`] for one part, telling the [`EpochCommitter`] when a
 /// save is complete.
-pub struct Recorded {
+pub struct CommittingCheckpointer {
     inner: FileCheckpointer,
     part: &'static str,
-    journal: Arc<Journal>,
+    committer: Arc<EpochCommitter>,
 }
 
-impl<R: Checkpoint> Checkpointer<R> for Recorded {
+impl<R: Checkpoint> Checkpointer<R> for CommittingCheckpointer {
     fn save(&self, epoch: usize, record: R) -> Result<(), CheckpointerError> {
         self.inner.save(epoch, record)?;
-        self.journal.part_saved(epoch, self.part)
+        self.committer.part_saved(epoch, self.part)
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
@@ -293,17 +301,17 @@ mod tests {
         let run = tempfile::tempdir().unwrap();
         let history = History::default();
         history.lock().unwrap().extend([metrics(1), metrics(2)]);
-        let journal = Journal::new(run.path(), history, false);
+        let committer = EpochCommitter::new(run.path(), history, false);
         std::fs::create_dir_all(run.path().join(CHECKPOINT_DIR)).unwrap();
-        journal.part_saved(1, "model").unwrap();
-        journal.part_saved(1, "optim").unwrap();
+        committer.part_saved(1, "model").unwrap();
+        committer.part_saved(1, "optim").unwrap();
         assert!(
             read_latest(run.path())
                 .unwrap_err()
                 .to_string()
                 .contains("no complete checkpoint")
         );
-        journal.part_saved(1, "scheduler").unwrap();
+        committer.part_saved(1, "scheduler").unwrap();
         // The record is written, but the .bpk files it names are not there.
         let error = read_latest(run.path()).unwrap_err().to_string();
         assert!(

@@ -1,9 +1,30 @@
-//! What of `train` other programs use: the config format (which the fuzz
-//! targets in `fuzz/` parse), the optimizer and schedule it builds, and the
-//! pictures of a run (which `infer plot` draws again), and the sweep's grid
-//! and table.
+//! Training the tutorial network, as a library: [`train`] is the whole
+//! `train` command (its `main.rs` only reads flags); [`sweep`] is the sweep
+//! command's grid and table; [`optim`] builds the optimizer and schedule a
+//! config asks for.
+//!
+//! ```text
+//! session      the command: config, data, run directory, fit, the run's files
+//! training     one fit through Burn's Learner: loaders, checkpoints, early stopping
+//! strategy     the training loop (a custom Burn strategy that never waits on metrics)
+//! metrics      the epoch's exact loss and accuracy as Burn metrics
+//! guard        the divergence guard and the chance line
+//! checkpoint   per-epoch checkpoints and checkpoint/latest.json
+//! progress/    recorder (each epoch's figures), display (dashboard or lines), ended
+//! signals      Ctrl-C and SIGTERM
+//! optim        the optimizer and learning-rate schedule of a config
+//! sweep        the sweep's grid of runs and its summary table
+//! ```
 
-pub mod config;
+mod checkpoint;
+mod guard;
+mod metrics;
 pub mod optim;
-pub mod plots;
+mod progress;
+mod session;
+mod signals;
+mod strategy;
 pub mod sweep;
+mod training;
+
+pub use session::{Finished, TrainOptions, train};

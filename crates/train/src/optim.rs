@@ -1,5 +1,5 @@
 //! The optimizer and the learning-rate schedule a config asks for, as the
-//! Burn objects the `Learner` takes.
+//! Burn objects training takes.
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::LrSchedulerConfig;
@@ -10,131 +10,75 @@ use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::optim::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
+use config::{OptimizerSection, Schedule, TrainConfig};
 use model::FusedAdam;
 
-use crate::config::{OptimizerKind, ScheduleKind, TrainConfig};
-
-/// AdamW's weight decay when the config gives none (PyTorch's default).
-pub const ADAMW_WEIGHT_DECAY: f64 = 0.01;
-
-impl TrainConfig {
-    /// The optimizer of `[optimizer]`. Adam is fused on flex and Burn's own on
-    /// ndarray and wgpu; AdamW and SGD are Burn's.
-    pub fn optimizer(&self) -> ModuleOptimizer {
-        let o = &self.optimizer;
-        match o.kind {
-            OptimizerKind::Adam => FusedAdam::new(self.backend, o.beta1, o.beta2, o.epsilon).init(),
-            OptimizerKind::Adamw => AdamWConfig::new()
-                .with_beta_1(o.beta1)
-                .with_beta_2(o.beta2)
-                .with_epsilon(o.epsilon)
-                .with_weight_decay(o.weight_decay.unwrap_or(ADAMW_WEIGHT_DECAY) as f32)
-                .init(),
-            OptimizerKind::Sgd => SgdConfig::new()
-                // Plain momentum as PyTorch and Keras define it (no dampening).
-                .with_momentum(o.momentum.filter(|m| *m > 0.0).map(|momentum| {
-                    MomentumConfig::new()
-                        .with_momentum(momentum)
-                        .with_dampening(0.0)
-                }))
-                .with_weight_decay(
-                    o.weight_decay
-                        .filter(|d| *d > 0.0)
-                        .map(|penalty| WeightDecayConfig::new(penalty as f32)),
-                )
-                .init(),
+/// The optimizer of `[optimizer]`. Adam is fused on flex and Burn's own on
+/// ndarray and wgpu; AdamW and SGD are Burn's.
+pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    match &config.optimizer {
+        OptimizerSection::Adam(adam) => {
+            FusedAdam::new(config.backend, adam.beta1, adam.beta2, adam.epsilon).init()
         }
-    }
-
-    /// The optimizer, schedule and validation as text, for the first line a
-    /// run prints: `Adam lr 0.001, validation on the test set`.
-    pub fn describe_training(&self) -> String {
-        let o = &self.optimizer;
-        let mut text = match o.kind {
-            OptimizerKind::Adam => format!("Adam lr {}", o.learning_rate),
-            OptimizerKind::Adamw => format!(
-                "AdamW lr {} weight decay {}",
-                o.learning_rate,
-                o.weight_decay.unwrap_or(ADAMW_WEIGHT_DECAY)
-            ),
-            OptimizerKind::Sgd => format!(
-                "SGD lr {} momentum {}",
-                o.learning_rate,
-                o.momentum.unwrap_or(0.0)
-            ),
-        };
-        let schedule = &self.schedule;
-        match schedule.kind {
-            ScheduleKind::Constant => {}
-            ScheduleKind::Step => {
-                text += &format!(
-                    ", x{} every {} epochs",
-                    schedule.gamma.unwrap_or(0.1),
-                    schedule.step_epochs.unwrap_or(1)
-                )
-            }
-            ScheduleKind::Cosine => text += ", cosine schedule",
-        }
-        if schedule.warmup_epochs > 0 {
-            text += &format!(", {}-epoch warm-up", schedule.warmup_epochs);
-        }
-        let v = &self.validation;
-        if v.split > 0.0 {
-            text += &format!(", validation on {}% of the training set", v.split * 100.0);
-        } else {
-            text += ", validation on the test set";
-        }
-        if v.patience > 0 {
-            text += &format!(
-                ", early stopping after {} epochs without progress",
-                v.patience
-            );
-        }
-        if v.keep_best {
-            text += ", keeping the best epoch";
-        }
-        text
-    }
-
-    /// The learning rate of every batch for `batches_per_epoch` batches an
-    /// epoch: the warm-up, then the `[schedule]` kind, stepped once per batch.
-    pub fn lr_scheduler(&self, batches_per_epoch: usize) -> Result<ModuleLrScheduler, String> {
-        let lr = self.optimizer.learning_rate;
-        let schedule = &self.schedule;
-        let warmup = schedule.warmup_epochs * batches_per_epoch;
-        let total = self.epochs * batches_per_epoch;
-        let main: LrSchedulerConfig = match schedule.kind {
-            ScheduleKind::Constant => lr.into(),
-            ScheduleKind::Step => StepLrSchedulerConfig::new(
-                lr,
-                schedule.step_epochs.unwrap_or(1) * batches_per_epoch,
+        OptimizerSection::Adamw(adamw) => AdamWConfig::new()
+            .with_beta_1(adamw.beta1)
+            .with_beta_2(adamw.beta2)
+            .with_epsilon(adamw.epsilon)
+            .with_weight_decay(adamw.weight_decay as f32)
+            .init(),
+        OptimizerSection::Sgd(sgd) => SgdConfig::new()
+            // Plain momentum as PyTorch and Keras define it (no dampening).
+            .with_momentum((sgd.momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(sgd.momentum)
+                    .with_dampening(0.0)
+            }))
+            .with_weight_decay(
+                (sgd.weight_decay > 0.0).then(|| WeightDecayConfig::new(sgd.weight_decay as f32)),
             )
-            .with_gamma(schedule.gamma.unwrap_or(0.1))
-            .into(),
-            ScheduleKind::Cosine => CosineAnnealingLrSchedulerConfig::new(lr, total - warmup)
-                .with_min_lr(schedule.min_lr.unwrap_or(0.0))
-                .into(),
-        };
-        let config = if warmup > 1 {
-            // Batch k (1-based) of the warm-up gets lr * k / warmup.
-            let rise = LinearLrSchedulerConfig::new(lr / warmup as f64, lr, warmup - 1);
-            SequentialLrSchedulerConfig::new(vec![rise.into(), main], vec![warmup]).into()
-        } else {
-            main
-        };
-        ModuleLrSchedulerConfig::new(config).init()
+            .init(),
     }
 }
 
+/// The learning rate of every batch for `batches_per_epoch` batches an
+/// epoch: the warm-up, then the `[schedule]` kind, stepped once per batch.
+pub fn lr_scheduler(
+    config: &TrainConfig,
+    batches_per_epoch: usize,
+) -> Result<ModuleLrScheduler, String> {
+    let lr = config.optimizer.learning_rate();
+    let schedule = &config.schedule;
+    let warmup = schedule.warmup_epochs * batches_per_epoch;
+    let total = config.epochs * batches_per_epoch;
+    let main: LrSchedulerConfig = match &schedule.kind {
+        Schedule::Constant => lr.into(),
+        Schedule::Step(step) => {
+            StepLrSchedulerConfig::new(lr, step.step_epochs * batches_per_epoch)
+                .with_gamma(step.gamma)
+                .into()
+        }
+        Schedule::Cosine(cosine) => CosineAnnealingLrSchedulerConfig::new(lr, total - warmup)
+            .with_min_lr(cosine.min_lr)
+            .into(),
+    };
+    let config = if warmup > 1 {
+        // Batch k (1-based) of the warm-up gets lr * k / warmup.
+        let rise = LinearLrSchedulerConfig::new(lr / warmup as f64, lr, warmup - 1);
+        SequentialLrSchedulerConfig::new(vec![rise.into(), main], vec![warmup]).into()
+    } else {
+        main
+    };
+    ModuleLrSchedulerConfig::new(config).init()
+}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ScheduleSection;
     use burn::module::ParamId;
+    use config::{Cosine, ScheduleSection, Step};
 
     /// The rate of the first `steps` batches.
     fn rates(config: &TrainConfig, batches_per_epoch: usize, steps: usize) -> Vec<f64> {
-        let mut scheduler = config.lr_scheduler(batches_per_epoch).unwrap();
+        let mut scheduler = lr_scheduler(config, batches_per_epoch).unwrap();
         let id = ParamId::new();
         (0..steps)
             .map(|_| scheduler.step().lr_from_param(id, None))
@@ -147,7 +91,7 @@ mod tests {
             schedule,
             ..TrainConfig::default()
         };
-        config.optimizer.learning_rate = 0.1;
+        config.optimizer.set_learning_rate(0.1);
         config
     }
 
@@ -169,10 +113,11 @@ mod tests {
     #[test]
     fn step_multiplies_by_gamma_every_step_epochs() {
         let schedule = ScheduleSection {
-            kind: ScheduleKind::Step,
-            step_epochs: Some(2),
-            gamma: Some(0.5),
-            ..ScheduleSection::default()
+            kind: Schedule::Step(Step {
+                step_epochs: 2,
+                gamma: 0.5,
+            }),
+            warmup_epochs: 0,
         };
         // 2 batches an epoch: the rate halves every 4 batches.
         assert_close(
@@ -184,9 +129,8 @@ mod tests {
     #[test]
     fn cosine_falls_from_the_rate_to_min_lr_over_training() {
         let schedule = ScheduleSection {
-            kind: ScheduleKind::Cosine,
-            min_lr: Some(0.0),
-            ..ScheduleSection::default()
+            kind: Schedule::Cosine(Cosine { min_lr: 0.0 }),
+            warmup_epochs: 0,
         };
         // 4 epochs of 1 batch: lr * (1 + cos(pi * t / 4)) / 2 for t = 0..4.
         let expected: Vec<f64> = (0..5)
@@ -198,9 +142,8 @@ mod tests {
     #[test]
     fn warm_up_rises_linearly_then_hands_over() {
         let schedule = ScheduleSection {
-            kind: ScheduleKind::Constant,
+            kind: Schedule::Constant,
             warmup_epochs: 1,
-            ..ScheduleSection::default()
         };
         // One epoch of 4 batches: 0.1 * 1/4, 2/4, 3/4, 4/4, then 0.1.
         assert_close(

@@ -13,7 +13,6 @@ use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
@@ -24,15 +23,19 @@ use data::{
 use model::{Backend, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
 
 use crate::checkpoint::{
-    BEST_MODEL_FILE, CHECKPOINT_DIR, Journal, Latest, ResumedLoader, best_epoch, restore_optimizer,
+    BEST_MODEL_FILE, CHECKPOINT_DIR, EpochCommitter, Latest, ResumedLoader, best_epoch,
+    restore_optimizer,
 };
 use crate::guard::{Chance, Divergence, LossGuard};
 use crate::metrics::EpochMetric;
-use crate::renderer::{EpochMetrics, EpochRenderer, History, Stops};
-use crate::run_dir::RunDir;
+use crate::progress::ProgressRenderer;
+use crate::progress::display::Display;
+use crate::progress::ended::EndWatch;
+use crate::progress::recorder::{EpochRecorder, History};
 use crate::signals::{self, SignalWatch};
 use crate::strategy::FreeRunning;
-use train::config::TrainConfig;
+use config::TrainConfig;
+use run::{EpochMetrics, RunDir};
 
 /// How training ended.
 pub enum Ending {
@@ -61,26 +64,46 @@ pub struct Outcome {
     pub chance: Chance,
 }
 
-/// Trains the network on `train`, validating after each epoch on `test` or on
-/// a part of `train` held out (`[validation] split`), checkpointing into `run`; with `resume`, continues from that checkpoint.
-/// With `dashboard`, Burn's terminal dashboard shows progress; otherwise one
-/// line per epoch is printed. `interrupter` is the one `watch` stops.
-#[allow(clippy::too_many_arguments)]
-pub fn fit(
-    config: &TrainConfig,
-    train: Arc<MnistSplit>,
-    test: Arc<MnistSplit>,
-    device: &Device,
-    run: &RunDir,
-    dashboard: bool,
-    resume: Option<&Latest>,
-    (interrupter, watch): (Interrupter, &SignalWatch),
-) -> anyhow::Result<Outcome> {
+/// Everything one training run needs.
+pub struct Fit<'a> {
+    pub config: &'a TrainConfig,
+    /// The training split; `[validation] split` holds a part of it out.
+    pub train: Arc<MnistSplit>,
+    /// The test split: evaluated at the end, and after each epoch unless a
+    /// part of `train` is held out for that.
+    pub test: Arc<MnistSplit>,
+    /// Where it trains (the autodiff view is taken here).
+    pub device: &'a Device,
+    /// Where the checkpoints go.
+    pub run: &'a RunDir,
+    /// Burn's terminal dashboard; otherwise one line per epoch.
+    pub dashboard: bool,
+    /// The checkpoint to continue from.
+    pub resume: Option<&'a Latest>,
+    /// The interrupter `watch` stops on Ctrl-C or SIGTERM.
+    pub interrupter: Interrupter,
+    pub watch: &'a SignalWatch,
+}
+
+/// Trains the network as `fit` describes, checkpointing after each epoch,
+/// then evaluates it on the test split.
+pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
+    let Fit {
+        config,
+        train,
+        test,
+        device,
+        run,
+        dashboard,
+        resume,
+        interrupter,
+        watch,
+    } = fit;
     // The Learner trains on the autodiff view of the device; the model must be
     // created there so its parameters are tracked.
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let model_config = config.model_config(IMAGE_PIXELS, NUM_CLASSES);
+    let model_config = MlpConfig::from_section(&config.model, IMAGE_PIXELS, NUM_CLASSES);
     let grad_log = config.grad_norms.then(GradNormLog::new);
     let mut model = model_config.init(&train_device);
     if let Some(log) = &grad_log {
@@ -102,8 +125,7 @@ pub fn fit(
     };
     let chance = Chance::of(&valid);
     let batches_per_epoch = train.len().div_ceil(config.batch_size);
-    let scheduler = config
-        .lr_scheduler(batches_per_epoch)
+    let scheduler = crate::optim::lr_scheduler(config, batches_per_epoch)
         .map_err(|error| anyhow::anyhow!("invalid learning-rate schedule: {error}"))?;
 
     let finished_epochs = resume.map_or(0, |latest| latest.epoch);
@@ -150,8 +172,9 @@ pub fn fit(
             .unwrap_or_default(),
     ));
     let (model_checkpoints, optimizer_checkpoints, scheduler_checkpoints) =
-        Journal::new(run.path(), history.clone(), config.validation.keep_best).checkpointers();
-    let optimizer = config.optimizer();
+        EpochCommitter::new(run.path(), history.clone(), config.validation.keep_best)
+            .checkpointers();
+    let optimizer = crate::optim::optimizer(config);
     // Burn restores a checkpoint into the Learner, which gives the loop its
     // model; the loop keeps its own optimizer and schedule, restored here.
     let (loop_optimizer, loop_scheduler) = match resume {
@@ -195,35 +218,30 @@ pub fn fit(
             StoppingCondition::NoImprovementSince { n_epochs: patience },
         ));
     }
-    let dashboard = dashboard.then(|| {
+    let display = if dashboard {
         signals::keep_ctrl_c_as_signal();
-        Box::new(TuiMetricsRendererWrapper::new(
-            interrupter.clone(),
-            resume.map(|latest| latest.epoch),
-        )) as Box<dyn MetricsRenderer>
-    });
-    let stops = Arc::new(Mutex::new(Stops::default()));
-    let training = training.renderer(Box::new(
-        EpochRenderer::new(
-            dashboard,
-            history.clone(),
-            interrupter,
-            stops.clone(),
-            (config.batch_size, EVAL_BATCH_SIZE),
-        )
-        .with_grad_log(grad_log),
-    ));
+        let tui =
+            TuiMetricsRendererWrapper::new(interrupter.clone(), resume.map(|latest| latest.epoch));
+        Display::dashboard(Box::new(tui), (config.batch_size, EVAL_BATCH_SIZE))
+    } else {
+        Display::plain()
+    };
+    let (end_watch, end_reasons) = EndWatch::new(interrupter);
+    let recorder = EpochRecorder::new(history.clone(), grad_log);
+    let training = training.renderer(Box::new(ProgressRenderer::new(
+        recorder, end_watch, display,
+    )));
 
     let learner = Learner::new(model, optimizer, scheduler);
     let result = training.launch(learner);
     // Dropping the renderer closes the dashboard and gives the terminal back
     // before anything else is printed.
     drop(result.renderer);
-    let stops = stops.lock().expect("stops lock").clone();
+    let end_reasons = end_reasons.lock().expect("end reasons lock").clone();
     if let Some(error) = result
         .error
         .map(|error| error.to_string())
-        .or(stops.error)
+        .or(end_reasons.error)
         .or(guard.failure())
     {
         bail!("training failed: {error}");
@@ -235,15 +253,18 @@ pub fn fit(
         Ending::Interrupted { signal }
     } else {
         // The dashboard's stop key or early stopping ended training early.
-        let stopped_early = (epochs.len() < config.epochs).then(|| match stops.interruption {
-            Some(reason) => match reason.as_str() {
-                "" | "Stopping training from user input." => "stopped from the dashboard".into(),
-                _ => reason,
-            },
-            None => format!(
-                "early stopping: the validation loss has not improved for {patience} epochs"
-            ),
-        });
+        let stopped_early =
+            (epochs.len() < config.epochs).then(|| match end_reasons.interruption {
+                Some(reason) => match reason.as_str() {
+                    "" | "Stopping training from user input." => {
+                        "stopped from the dashboard".into()
+                    }
+                    _ => reason,
+                },
+                None => format!(
+                    "early stopping: the validation loss has not improved for {patience} epochs"
+                ),
+            });
         let mut model = result.model;
         let best_epoch = config
             .validation

@@ -39,12 +39,12 @@ fn trained_run() -> &'static Path {
 
 #[test]
 fn one_epoch_on_mnist_reaches_93_percent() {
-    let summary = test_json(trained_run());
-    assert_eq!(summary["test_images"], 10000);
-    let accuracy = summary["test_accuracy"].as_f64().unwrap();
+    let summary = test_summary(trained_run());
+    assert_eq!(summary.test_images, 10000);
+    let accuracy = summary.test_accuracy;
     // Keras reaches about 0.94-0.95 after one epoch of this network.
     assert!(accuracy >= 0.93, "test accuracy {accuracy}");
-    let loss = summary["test_loss"].as_f64().unwrap();
+    let loss = summary.test_loss;
     assert!(loss > 0.0 && loss < 0.3, "test loss {loss}");
 }
 
@@ -108,7 +108,7 @@ fn infer_json_lines_and_the_whole_test_set() {
     let summary: serde_json::Value = serde_json::from_str(lines[10_000]).unwrap();
     assert_eq!(summary["images"], 10000);
     // infer's own count agrees with the one train wrote after its last epoch.
-    assert_eq!(summary["correct"], test_json(run_dir)["correct"]);
+    assert_eq!(summary["correct"], test_summary(run_dir).correct);
     let confusion = summary["confusion"].as_array().unwrap();
     assert_eq!(confusion.len(), 10);
     let total: u64 = confusion

@@ -47,17 +47,17 @@ fn early_stopping_stops_and_keep_best_keeps_the_lowest_validation_loss() {
     assert_success(&output);
     let out = stdout(&output);
     let run = artifacts.path().join("stops");
-    let summary = test_json(&run);
+    let summary = test_summary(&run);
     // Epoch 1 is the best; epochs 2 and 3 do not improve: stop after 3.
-    assert_eq!(summary["epochs_completed"], 3, "{out}");
-    assert_eq!(summary["best_epoch"], 1, "{out}");
+    assert_eq!(summary.epochs_completed, 3, "{out}");
+    assert_eq!(summary.best_epoch, Some(1), "{out}");
     assert!(
         out.contains("training stopped after epoch 3 of 30 (early stopping: the validation loss has not improved for 2 epochs)"),
         "{out}"
     );
     assert!(out.contains("kept the weights of epoch 1"), "{out}");
     assert!(run.join("checkpoint/best-model.bpk").is_file());
-    assert_eq!(metrics_without_time(&run).len(), 4);
+    assert_eq!(metrics_without_time(&run).len(), 3);
 
     // Without patience, all 4 epochs run.
     let output = train(
@@ -68,7 +68,7 @@ fn early_stopping_stops_and_keep_best_keeps_the_lowest_validation_loss() {
     );
     assert_success(&output);
     assert_eq!(
-        test_json(&artifacts.path().join("runs-on"))["epochs_completed"],
+        test_summary(&artifacts.path().join("runs-on")).epochs_completed,
         4
     );
 }
@@ -89,10 +89,10 @@ fn a_validation_split_is_held_out_of_the_training_set() {
         out.contains("validation on 25% of the training set"),
         "{out}"
     );
-    let summary = test_json(&artifacts.path().join("held-out"));
-    assert_eq!(summary["validation"], "held-out part of the training set");
+    let summary = test_summary(&artifacts.path().join("held-out"));
+    assert_eq!(summary.validation, "held-out part of the training set");
     // The test set is still all 200 images, evaluated once at the end.
-    assert_eq!(summary["test_images"], 200);
+    assert_eq!(summary.test_images, 200);
 
     // A split that leaves nothing to train on is an error, before training.
     let tiny = synthetic_mnist(2, 10);
@@ -148,9 +148,7 @@ fn sgd_with_momentum_adamw_and_schedules_train() {
         assert_success(&output);
         let out = stdout(&output);
         assert!(out.contains(described), "{name}: {out}");
-        let accuracy = test_json(&artifacts.path().join(name))["test_accuracy"]
-            .as_f64()
-            .unwrap();
+        let accuracy = test_summary(&artifacts.path().join(name)).test_accuracy;
         assert!(accuracy > 0.8, "{name}: test accuracy {accuracy}\n{out}");
     }
 }
@@ -167,17 +165,12 @@ fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
     );
     assert_success(&output);
     let run = artifacts.path().join("norms");
-    let csv = std::fs::read_to_string(run.join("grad_norms.csv")).unwrap();
-    let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "epoch,layer1,layer2,layer3,layer4");
-    assert_eq!(lines.len(), 4, "{csv}");
-    for (epoch, line) in lines[1..].iter().enumerate() {
-        let values: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
-        assert_eq!(values[0], (epoch + 1) as f64);
-        assert!(
-            values[1..].iter().all(|n| n.is_finite() && *n > 0.0),
-            "{line}"
-        );
+    // Three epochs of four layers (16, 16, 16 hidden, then the output).
+    let norms = run::GradNorms::read(&run).unwrap().expect("grad_norms.csv");
+    assert_eq!(norms.len(), 3, "{norms:?}");
+    for epoch in &norms {
+        assert_eq!(epoch.len(), 4, "{norms:?}");
+        assert!(epoch.iter().all(|n| n.is_finite() && *n > 0.0), "{norms:?}");
     }
     assert_eq!(
         png_size(&run.join("plots/grad_norms.png")),
@@ -188,7 +181,7 @@ fn gradient_norms_are_one_value_per_layer_per_epoch_and_plotted() {
     let output = train(data.path(), artifacts.path(), "plain", &["--epochs", "1"]);
     assert_success(&output);
     let plain = artifacts.path().join("plain");
-    assert!(!plain.join("grad_norms.csv").exists());
+    assert_eq!(run::GradNorms::read(&plain).unwrap(), None);
     assert!(!plain.join("plots/grad_norms.png").exists());
 }
 
@@ -227,7 +220,7 @@ fn augmentation_draws_its_picture_and_trains() {
         config.contains("[augment]") && config.contains("elastic_alpha = 20.0"),
         "{config}"
     );
-    assert!(test_json(&run)["test_accuracy"].as_f64().unwrap() > 0.5);
+    assert!(test_summary(&run).test_accuracy > 0.5);
 }
 
 #[test]
@@ -285,20 +278,12 @@ fn a_run_draws_its_pictures_and_infer_plot_draws_them_again() {
         before
     );
     assert!(plots.join("misclassified.png").is_file());
-    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    // Double every validation loss (column 5).
-    let doubled: Vec<String> = csv
-        .lines()
-        .enumerate()
-        .map(|(row, line)| {
-            let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
-            if row > 0 {
-                fields[4] = (fields[4].parse::<f64>().unwrap() * 2.0).to_string();
-            }
-            fields.join(",")
-        })
-        .collect();
-    std::fs::write(run.join("metrics.csv"), doubled.join("\n")).unwrap();
+    // Double every validation loss.
+    let mut epochs = run::EpochMetrics::read_csv(&run).unwrap();
+    for epoch in &mut epochs {
+        epoch.valid_loss *= 2.0;
+    }
+    run::EpochMetrics::write_csv(&run::RunDir::open(&run).unwrap(), &epochs).unwrap();
     assert_success(&run_plot(&run, data_dir));
     assert_ne!(
         std::fs::read(plots.join("training_curves.png")).unwrap(),
@@ -368,8 +353,8 @@ fn a_sweep_of_two_configs_tabulates_both() {
     let csv = std::fs::read_to_string(sweep_dir.join("summary.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
     for run in ["small", "wide"] {
-        let summary = test_json(&sweep_dir.join(run));
-        let accuracy = summary["test_accuracy"].as_f64().unwrap();
+        let summary = test_summary(&sweep_dir.join(run));
+        let accuracy = summary.test_accuracy;
         assert!(csv.contains(&format!("{run},")) && accuracy > 0.5, "{csv}");
         assert!(sweep_dir.join(format!("{run}.log")).is_file());
     }

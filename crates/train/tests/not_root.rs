@@ -145,9 +145,16 @@ fn as_an_unprivileged_user_permission_errors_name_the_path_and_write_nothing() {
     let run = dir("run", 0o755);
     let config = model::MlpConfig::new();
     model::save_model(&run, &config, &config.init(&burn::tensor::Device::flex())).unwrap();
-    let metrics = "epoch,seconds,train_loss,train_accuracy,valid_loss,valid_accuracy\n\
-                   1,0.5,2.0,0.2,1.9,0.25\n";
-    std::fs::write(run.join("metrics.csv"), metrics).unwrap();
+    let epoch = run::EpochMetrics {
+        epoch: 1,
+        seconds: 0.5,
+        train_loss: 2.0,
+        train_accuracy: 0.2,
+        valid_loss: 1.9,
+        valid_accuracy: 0.25,
+        grad_norms: vec![],
+    };
+    run::EpochMetrics::write_csv(&run::RunDir::open(&run).unwrap(), &[epoch]).unwrap();
     let path = |path: &Path| path.to_str().unwrap().to_string();
 
     // A read-only artifacts directory: the run directory cannot be claimed.

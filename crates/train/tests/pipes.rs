@@ -74,7 +74,7 @@ fn train_and_sweep_run_to_the_end_when_nobody_reads_them() {
         args.extend(["--epochs", "1"]);
         assert_quiet(&train_bin(), &args, closed, 0);
         // The run is whole: the lines were dropped, not the work.
-        assert_eq!(test_json(&artifacts.path().join(&name))["test_images"], 100);
+        assert_eq!(test_summary(&artifacts.path().join(&name)).test_images, 100);
     }
     // An error with nowhere to say it still exits 1.
     let missing = artifacts.path().join("missing.toml");

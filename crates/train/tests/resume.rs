@@ -78,13 +78,9 @@ fn wait_for_epoch(child: &mut Child, run: &Path, epoch: u64) {
 }
 
 /// The result fields of test.json that must match exactly.
-fn test_result(run: &Path) -> (f64, f64, u64) {
-    let json = test_json(run);
-    (
-        json["test_loss"].as_f64().unwrap(),
-        json["test_accuracy"].as_f64().unwrap(),
-        json["correct"].as_u64().unwrap(),
-    )
+fn test_result(run: &Path) -> (f64, f64, usize) {
+    let json = test_summary(run);
+    (json.test_loss, json.test_accuracy, json.correct)
 }
 
 #[test]

@@ -60,7 +60,7 @@ fn two_trains_started_together_with_one_name_get_a_directory_each() {
         // The directory each process named holds its own run, whole.
         let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
         assert!(config.contains(&format!("seed = {seed}\n")), "{config}");
-        assert_eq!(test_json(&dir)["test_images"], 100);
+        assert_eq!(test_summary(&dir).test_images, 100);
         dirs.insert(dir);
     }
     let expected: BTreeSet<PathBuf> = ["same", "same-2"]

@@ -2,7 +2,6 @@
 //! unknown paths, wrong methods, oversized bodies and timeouts, is answered
 //! with `{"error": "..."}` and a 4xx (or 5xx) status.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,14 +47,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(loaded: Loaded, backend: Backend, test: Result<Arc<MnistSplit>, String>) -> Self {
-        let metrics = read_test_metrics(&loaded.run_dir);
+        // The figures `train` saved with the model, when it did.
+        let metrics = run::TestSummary::read(&loaded.run_dir).ok();
         let description = serde_json::json!({
             "run": loaded.run_dir.display().to_string(),
             "architecture": loaded.config.describe(),
             "parameters": loaded.config.num_params(),
             "backend": backend.to_string(),
-            "test_accuracy": metrics.test_accuracy,
-            "test_loss": metrics.test_loss,
+            "test_accuracy": metrics.as_ref().map(|m| m.test_accuracy),
+            "test_loss": metrics.as_ref().map(|m| m.test_loss),
         });
         Self {
             model: loaded.model,
@@ -85,20 +85,6 @@ impl AppState {
             )
         })
     }
-}
-
-/// The run's `test.json` figures, when `train` wrote them.
-#[derive(Default, Deserialize)]
-struct TestMetrics {
-    test_accuracy: Option<f64>,
-    test_loss: Option<f64>,
-}
-
-fn read_test_metrics(run_dir: &Path) -> TestMetrics {
-    std::fs::read(run_dir.join("test.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
 }
 
 /// How long a request may take, and how many predictions run at once.

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use data::{Fetcher, errln, outln};
+use data::{errln, outln};
 
 use crate::ModelArgs;
 use api::{AppState, RequestLimits};
@@ -65,10 +65,8 @@ pub struct ServeArgs {
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let loaded = args.model.load()?;
     // The page's sample digits need the test set; the rest of the server does not.
-    let test = Fetcher::default()
-        .locate(args.model.data_dir.as_deref())
-        .and_then(|located| data::load_dir(&located.dir))
-        .map(|mnist| Arc::new(mnist.test))
+    let test = data::load_mnist(args.model.data_dir.as_deref())
+        .map(|(mnist, _)| Arc::new(mnist.test))
         .map_err(|error| {
             errln!("warning: no test set, so /api/samples answers 503: {error}");
             error.to_string()

@@ -30,11 +30,21 @@ impl TestRun {
         std::fs::create_dir(&run).unwrap();
         let config = MlpConfig::new();
         model::save_model(&run, &config, &config.init(&Device::flex())).unwrap();
-        std::fs::write(
-            run.join("test.json"),
-            r#"{"test_accuracy": 0.625, "test_loss": 1.5}"#,
-        )
-        .unwrap();
+        let summary = run::TestSummary {
+            backend: "flex".into(),
+            best_epoch: None,
+            best_valid_accuracy: Some(0.625),
+            correct: 5,
+            epochs_completed: 1,
+            parameters: config.num_params(),
+            seconds_per_epoch: vec![1.0],
+            stopped_early: None,
+            test_accuracy: 0.625,
+            test_images: 8,
+            test_loss: 1.5,
+            validation: "test set".into(),
+        };
+        summary.write(&run::RunDir::open(&run).unwrap()).unwrap();
         let mnist = root.path().join("mnist");
         std::fs::create_dir(&mnist).unwrap();
         data::synthetic::write_learnable(&mnist, 200, test).unwrap();

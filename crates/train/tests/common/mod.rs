@@ -84,10 +84,9 @@ pub fn assert_one_line_error(output: &Output) -> String {
     lines[0].to_string()
 }
 
-/// A run's `test.json`, parsed.
-pub fn test_json(run: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(run.join("test.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+/// A run's `test.json`, read by its owner.
+pub fn test_summary(run: &Path) -> run::TestSummary {
+    run::TestSummary::read(run).unwrap()
 }
 
 /// The flags that point `train` at `data` and at the run `artifacts/<name>`.
@@ -109,15 +108,14 @@ pub fn train(data: &Path, artifacts: &Path, name: &str, extra: &[&str]) -> std::
     run(&train_bin(), &args, artifacts)
 }
 
-/// metrics.csv without the seconds column.
-pub fn metrics_without_time(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("metrics.csv"))
+/// metrics.csv without the seconds, read by its owner.
+pub fn metrics_without_time(run: &Path) -> Vec<run::EpochMetrics> {
+    run::EpochMetrics::read_csv(run)
         .unwrap()
-        .lines()
-        .map(|line| {
-            let mut fields: Vec<&str> = line.split(',').collect();
-            fields.remove(1);
-            fields.join(",")
+        .into_iter()
+        .map(|epoch| run::EpochMetrics {
+            seconds: 0.0,
+            ..epoch
         })
         .collect()
 }

@@ -1,9 +1,12 @@
 //! What a sweep runs and what it reports: the grid of overrides expanded into
-//! runs, and the comparison table of their results (markdown and CSV).
+//! runs ([`parse_grid`], [`jobs`]), the runs themselves ([`runner`]) and the
+//! comparison table of their results ([`table`]).
 
-use std::path::Path;
+mod runner;
+mod table;
 
-use anyhow::Context;
+pub use runner::{SweepOptions, Swept, sweep};
+pub use table::Row;
 
 /// One run of a sweep: a config file (or none: the tutorial's), the `--set`
 /// assignments of its grid point, and its run name.
@@ -101,100 +104,6 @@ pub fn jobs(configs: &[std::path::PathBuf], grid: &[(String, Vec<String>)]) -> V
     jobs
 }
 
-/// One row of the comparison table, read from a finished run's `test.json`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    pub name: String,
-    pub epochs: usize,
-    pub best_valid_accuracy: f64,
-    pub test_accuracy: f64,
-    pub test_loss: f64,
-    pub seconds_per_epoch: f64,
-    pub parameters: usize,
-}
-
-impl Row {
-    /// The row of the run in `run`, named `name`.
-    pub fn read(run: &Path, name: &str) -> anyhow::Result<Self> {
-        let path = run.join("test.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
-        let number = |key: &str| {
-            json[key]
-                .as_f64()
-                .with_context(|| format!("{}: no number `{key}`", path.display()))
-        };
-        let seconds: Vec<f64> = json["seconds_per_epoch"]
-            .as_array()
-            .map(|all| all.iter().filter_map(|s| s.as_f64()).collect())
-            .unwrap_or_default();
-        Ok(Self {
-            name: name.to_string(),
-            epochs: number("epochs_completed")? as usize,
-            best_valid_accuracy: number("best_valid_accuracy")?,
-            test_accuracy: number("test_accuracy")?,
-            test_loss: number("test_loss")?,
-            seconds_per_epoch: seconds.iter().sum::<f64>() / seconds.len().max(1) as f64,
-            parameters: number("parameters")? as usize,
-        })
-    }
-}
-
-const COLUMNS: [&str; 7] = [
-    "config",
-    "epochs run",
-    "best val acc",
-    "test acc",
-    "test loss",
-    "s/epoch",
-    "params",
-];
-
-/// The table as markdown; `failed` lists runs that did not finish, with why.
-pub fn markdown(rows: &[Row], failed: &[(String, String)]) -> String {
-    let mut text = format!(
-        "| {} |\n|{}\n",
-        COLUMNS.join(" | "),
-        "---|".repeat(COLUMNS.len())
-    );
-    for row in rows {
-        text += &format!(
-            "| {} | {} | {:.2}% | {:.2}% | {:.4} | {:.2} | {} |\n",
-            row.name,
-            row.epochs,
-            row.best_valid_accuracy * 100.0,
-            row.test_accuracy * 100.0,
-            row.test_loss,
-            row.seconds_per_epoch,
-            row.parameters
-        );
-    }
-    for (name, why) in failed {
-        text += &format!("| {name} | failed: {} | | | | | |\n", why.replace('|', "/"));
-    }
-    text
-}
-
-/// The table as CSV, with full precision; fractions, not percentages.
-pub fn csv(rows: &[Row]) -> String {
-    let mut text = "config,epochs_run,best_valid_accuracy,test_accuracy,test_loss,seconds_per_epoch,parameters\n".to_string();
-    for row in rows {
-        text += &format!(
-            "{},{},{},{},{},{:.3},{}\n",
-            row.name,
-            row.epochs,
-            row.best_valid_accuracy,
-            row.test_accuracy,
-            row.test_loss,
-            row.seconds_per_epoch,
-            row.parameters
-        );
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,29 +143,6 @@ mod tests {
         assert_eq!(
             parse_grid("epochs=1,,2").unwrap_err(),
             "--grid epochs=1,,2: empty value"
-        );
-    }
-
-    #[test]
-    fn the_table_has_one_row_per_run() {
-        let row = Row {
-            name: "a".into(),
-            epochs: 5,
-            best_valid_accuracy: 0.9712,
-            test_accuracy: 0.9701,
-            test_loss: 0.10234,
-            seconds_per_epoch: 0.6123,
-            parameters: 55050,
-        };
-        let md = markdown(std::slice::from_ref(&row), &[("b".into(), "exit 1".into())]);
-        assert_eq!(
-            md.lines().nth(2),
-            Some("| a | 5 | 97.12% | 97.01% | 0.1023 | 0.61 | 55050 |")
-        );
-        assert_eq!(md.lines().nth(3), Some("| b | failed: exit 1 | | | | | |"));
-        assert_eq!(
-            csv(&[row]).lines().nth(1),
-            Some("a,5,0.9712,0.9701,0.10234,0.612,55050")
         );
     }
 }

@@ -1,0 +1,60 @@
+//! `[validation]` and `[augment]`.
+
+use serde::{Deserialize, Serialize};
+
+/// `[validation]`: what the model is validated on after each epoch, and what
+/// that decides.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationSection {
+    /// Fraction of the training set held out for validation, drawn with the
+    /// seed, in [0, 1). 0: the test set is the validation data, as the
+    /// tutorial's `validation_data=(x_test, y_test)`.
+    pub split: f64,
+    /// Stop when the validation loss has not improved for this many epochs;
+    /// 0 is off.
+    pub patience: usize,
+    /// Keep the weights of the epoch with the lowest validation loss as the
+    /// run's model instead of the last epoch's.
+    pub keep_best: bool,
+}
+
+/// `[augment]`: random distortions of the training images, drawn anew for
+/// every image in every epoch (see `data::augment`). All 0, the default, is
+/// none: the tutorial.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentSection {
+    /// Largest rotation either way, in degrees (0 to 180).
+    pub rotation: f32,
+    /// Largest relative change of size either way (0 to 0.5): 0.1 scales by
+    /// a factor from [0.9, 1.1].
+    pub scale: f32,
+    /// Largest horizontal shear either way, in degrees (0 to 60).
+    pub shear: f32,
+    /// Largest shift either way along each axis, in pixels (0 to 14).
+    pub translation: f32,
+    /// Scale of the elastic displacement field, in pixels (0 is off; Simard's is 34).
+    pub elastic_alpha: f32,
+    /// Width of the Gaussian smoothing it, in pixels (Simard's is 4); needed
+    /// when `elastic_alpha` is set.
+    pub elastic_sigma: f32,
+}
+
+impl AugmentSection {
+    /// No distortion at all.
+    pub fn is_off(&self) -> bool {
+        self.distortion().is_identity()
+    }
+
+    pub fn distortion(&self) -> data::Distortion {
+        data::Distortion {
+            rotation: self.rotation,
+            scale: self.scale,
+            shear: self.shear,
+            translation: self.translation,
+            elastic_sigma: self.elastic_sigma,
+            elastic_alpha: self.elastic_alpha,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Running a sweep: each job is an ordinary `train` run (the binary next to
+//! the running one) in `<artifacts>/<name>/<run>/`, N at a time, with its log
+//! in `<run>.log`; then the table, `val_accuracy.png` (validation accuracy
+//! per epoch) and, for runs with `grad_norms = true`, `grad_norms-<run>.png`
+//! on one shared axis.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use anyhow::{Context, bail};
+use data::outln;
+
+use super::Job;
+use super::table::{self, Row};
+
+/// What to sweep, as the `sweep` command's flags say it.
+#[derive(Clone, Debug, Default)]
+pub struct SweepOptions {
+    /// TOML configs to run; none: the tutorial's.
+    pub configs: Vec<PathBuf>,
+    /// `KEY=V1,V2,...` axes: every config runs at every combination.
+    pub grid: Vec<String>,
+    /// `KEY=VALUE` set in every run.
+    pub set: Vec<String>,
+    /// Runs trained at the same time (at least 1).
+    pub jobs: u32,
+    /// The sweep's directory name under `artifacts` (numbered if taken).
+    pub name: String,
+    pub artifacts: PathBuf,
+    /// Passed to every run: a directory of MNIST-shaped IDX files.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Trains `job` into `dir` with the `train` binary next to this one; its
+/// output goes to `<dir>/<name>.log`. Returns why it failed, if it did.
+fn train(job: &Job, dir: &Path, options: &SweepOptions) -> anyhow::Result<Option<String>> {
+    let exe = std::env::current_exe().context("cannot find the sweep binary")?;
+    let train = exe.with_file_name(format!("train{}", std::env::consts::EXE_SUFFIX));
+    let log_path = dir.join(format!("{}.log", job.name));
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let mut command = Command::new(&train);
+    command
+        .args(["--plain", "--artifacts"])
+        .arg(dir)
+        .args(["--run-name", &job.name])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if let Some(config) = &job.config {
+        command.arg("--config").arg(config);
+    }
+    if let Some(data) = &options.data_dir {
+        command.arg("--data-dir").arg(data);
+    }
+    for assignment in options.set.iter().chain(&job.set) {
+        command.args(["--set", assignment]);
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {}", train.display()))?;
+    if status.success() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    Ok(Some(format!("{status}: {}", data::one_line(last))))
+}
+
+/// For the runs that recorded gradient norms: one chart each,
+/// `grad_norms-<run>.png`, all on the same log axis so they compare.
+fn write_grad_norm_charts(
+    dir: &Path,
+    jobs: &[Job],
+    failed: &[(String, String)],
+) -> anyhow::Result<()> {
+    let mut recorded = Vec::new();
+    for job in jobs
+        .iter()
+        .filter(|job| failed.iter().all(|(name, _)| *name != job.name))
+    {
+        if let Some(norms) = run::GradNorms::read(&dir.join(&job.name))? {
+            recorded.push((job, norms));
+        }
+    }
+    let all = recorded
+        .iter()
+        .flat_map(|(_, norms)| norms.iter().flatten());
+    let (low, high) = all
+        .filter(|n| n.is_finite() && **n > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(low, high), &n| {
+            (low.min(n), high.max(n))
+        });
+    for (job, norms) in &recorded {
+        let path = dir.join(format!("grad_norms-{}.png", job.name));
+        let title = format!("{}: weight-gradient norm per layer", job.name);
+        // A margin of a factor 1.5 each way keeps the lines off the frame.
+        let png = plot::grad_norms(&title, norms, Some((low / 1.5, high * 1.5)))
+            .with_context(|| format!("cannot draw {}", path.display()))?;
+        data::write_atomic(&path, &png)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// How many runs a sweep had, and how many of them failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Swept {
+    pub runs: usize,
+    pub failed: usize,
+}
+
+/// Runs the sweep `options` describe. Each run is reported on stdout as it
+/// ends; a failed one is counted (and in the table), not an error.
+pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
+    let grid = options
+        .grid
+        .iter()
+        .map(|axis| super::parse_grid(axis))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    for config in &options.configs {
+        config::TrainConfig::load(config)?;
+    }
+    let jobs = super::jobs(&options.configs, &grid);
+    let mut names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        bail!(
+            "two runs would both be named {}: give the configs different file names",
+            pair[0]
+        );
+    }
+    let dir = run::create_numbered(&options.artifacts, &options.name, "sweep")?;
+    let total = jobs.len();
+    outln!(
+        "sweep of {total} runs, {} at a time, into {}",
+        options.jobs,
+        dir.display()
+    );
+    let queue = Mutex::new(jobs.iter().enumerate().collect::<VecDeque<_>>());
+    // Per job, in the jobs' order: its row, or why it failed.
+    let outcomes = Mutex::new(vec![None::<Result<Row, String>>; total]);
+    let done = Mutex::new(0usize);
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.min(total as u32) {
+            scope.spawn(|| {
+                while let Some((index, job)) = queue.lock().expect("queue lock").pop_front() {
+                    let outcome = train(job, &dir, options)
+                        .and_then(|failure| match failure {
+                            Some(why) => Ok(Err(why)),
+                            None => Row::read(&dir.join(&job.name), &job.name).map(Ok),
+                        })
+                        .unwrap_or_else(|error| Err(format!("{error:#}")));
+                    let mut done = done.lock().expect("done lock");
+                    *done += 1;
+                    match &outcome {
+                        Ok(row) => outln!(
+                            "[{done}/{total}] {}: test accuracy {:.4}, best validation accuracy {:.4}, {} epochs, {:.2} s/epoch",
+                            row.name, row.test_accuracy, row.best_valid_accuracy, row.epochs, row.seconds_per_epoch
+                        ),
+                        Err(why) => outln!(
+                            "[{done}/{total}] {} failed: {why} (log: {}.log)",
+                            job.name,
+                            dir.join(&job.name).display()
+                        ),
+                    }
+                    outcomes.lock().expect("outcomes lock")[index] = Some(outcome);
+                }
+            });
+        }
+    });
+    let (mut rows, mut failed) = (Vec::new(), Vec::new());
+    for (job, outcome) in jobs
+        .iter()
+        .zip(outcomes.into_inner().expect("outcomes lock"))
+    {
+        match outcome.expect("every job ran") {
+            Ok(row) => rows.push(row),
+            Err(why) => failed.push((job.name.clone(), why)),
+        }
+    }
+    let mut series = Vec::new();
+    for row in &rows {
+        series.push(plot::Series {
+            name: row.name.clone(),
+            values: run::EpochMetrics::read_csv(&dir.join(&row.name))?
+                .iter()
+                .map(|e| e.valid_accuracy)
+                .collect(),
+        });
+    }
+    write_grad_norm_charts(&dir, &jobs, &failed)?;
+    let table = table::write_summary(&dir, &rows, &failed)?;
+    if !series.is_empty() {
+        let path = dir.join("val_accuracy.png");
+        let title = format!("{}: validation accuracy per epoch", options.name);
+        let png = plot::sweep_chart(&title, &series)
+            .with_context(|| format!("cannot draw {}", path.display()))?;
+        data::write_atomic(&path, &png)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    outln!("\n{table}");
+    outln!(
+        "table: {0}/summary.md, {0}/summary.csv; chart: {0}/val_accuracy.png",
+        dir.display()
+    );
+    Ok(Swept {
+        runs: total,
+        failed: failed.len(),
+    })
+}
