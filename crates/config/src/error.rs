@@ -28,3 +28,21 @@ pub enum ConfigError {
     #[error("--set {assignment}: {message}")]
     Set { assignment: String, message: String },
 }
+
+impl ConfigError {
+    /// `key` (from `origin`: a file or the flags) has `value`, and `expected`
+    /// says what it should be.
+    pub fn invalid(
+        origin: &str,
+        key: &'static str,
+        value: &dyn std::fmt::Display,
+        expected: &str,
+    ) -> Self {
+        Self::Invalid {
+            origin: origin.to_string(),
+            key,
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+}

@@ -182,12 +182,7 @@ impl TrainConfig {
     /// Checks every value is in range; `origin` says where the values came from.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid = |key, value: &dyn std::fmt::Display, expected: &str| {
-            Err(ConfigError::Invalid {
-                origin: origin.to_string(),
-                key,
-                value: value.to_string(),
-                expected: expected.to_string(),
-            })
+            Err(ConfigError::invalid(origin, key, value, expected))
         };
         let name_ok = !self.run_name.is_empty()
             && !self.run_name.starts_with('.')
@@ -288,12 +283,7 @@ impl TrainConfig {
 
     fn validate_optimizer(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid = |key, value: &dyn std::fmt::Display, expected: &str| {
-            Err(ConfigError::Invalid {
-                origin: origin.to_string(),
-                key,
-                value: value.to_string(),
-                expected: expected.to_string(),
-            })
+            Err(ConfigError::invalid(origin, key, value, expected))
         };
         let rate = self.optimizer.learning_rate();
         if !(rate.is_finite() && rate > 0.0) {
@@ -348,12 +338,7 @@ impl TrainConfig {
 
     fn validate_schedule(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid = |key, value: &dyn std::fmt::Display, expected: &str| {
-            Err(ConfigError::Invalid {
-                origin: origin.to_string(),
-                key,
-                value: value.to_string(),
-                expected: expected.to_string(),
-            })
+            Err(ConfigError::invalid(origin, key, value, expected))
         };
         let schedule = &self.schedule;
         let rate = self.optimizer.learning_rate();

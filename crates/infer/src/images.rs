@@ -10,33 +10,28 @@ use burn::tensor::Device;
 use data::errln;
 use model::Mlp;
 
-use crate::predict::{argmax, probabilities_of};
+use serde::Serialize;
 
-/// One file's answer; serialises to the `--json` line.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+use crate::predict::predict_images;
+use crate::prediction::Prediction;
+
+/// One file's answer; serialises to the `--json` line (`file`, the
+/// [`Prediction`]'s fields, `top3`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ImageAnswer {
     pub file: String,
-    /// The argmax of `probabilities`.
-    pub prediction: usize,
-    pub probability: f32,
+    #[serde(flatten)]
+    pub answer: Prediction,
     /// The three most likely digits, most likely first, as `[digit, probability]`.
     pub top3: Vec<(usize, f32)>,
-    /// Softmax output, one per class.
-    pub probabilities: Vec<f32>,
 }
 
 impl ImageAnswer {
-    fn new(file: &Path, probabilities: Vec<f32>) -> Self {
-        let mut ranked: Vec<(usize, f32)> = probabilities.iter().copied().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(3);
-        let prediction = argmax(&probabilities);
+    fn new(file: &Path, answer: Prediction) -> Self {
         Self {
             file: file.display().to_string(),
-            prediction,
-            probability: probabilities[prediction],
-            top3: ranked,
-            probabilities,
+            top3: answer.top(3),
+            answer,
         }
     }
 
@@ -50,8 +45,8 @@ impl ImageAnswer {
         format!(
             "{}: {} (p {:.4}) | top 3: {}",
             self.file,
-            self.prediction,
-            self.probability,
+            self.answer.prediction,
+            self.answer.probability,
             top.join(", ")
         )
     }
@@ -109,13 +104,10 @@ fn answer_file(
         data::write_atomic(&target, &data::png_bytes(&digit))
             .with_context(|| format!("cannot write {}", target.display()))?;
     }
-    let probabilities = probabilities_of(model, &digit, device)
-        .context("cannot read the probabilities back from the device")?;
-    let row = probabilities
-        .into_iter()
-        .next()
-        .expect("one image, one row");
-    Ok(ImageAnswer::new(file, row))
+    let answer = predict_images(model, &digit, device)
+        .context("cannot read the probabilities back from the device")?
+        .remove(0);
+    Ok(ImageAnswer::new(file, answer))
 }
 
 #[cfg(test)]
@@ -125,8 +117,11 @@ mod tests {
     #[test]
     fn the_top_three_are_the_most_likely_in_order() {
         let probabilities = vec![0.05, 0.1, 0.0, 0.6, 0.0, 0.2, 0.0, 0.05, 0.0, 0.0];
-        let answer = ImageAnswer::new(Path::new("digits/three.png"), probabilities);
-        assert_eq!(answer.prediction, 3);
+        let answer = ImageAnswer::new(
+            Path::new("digits/three.png"),
+            Prediction::new(probabilities),
+        );
+        assert_eq!(answer.answer.prediction, 3);
         assert_eq!(answer.top3, vec![(3, 0.6), (5, 0.2), (1, 0.1)]);
         assert_eq!(
             answer.line(),

@@ -1,6 +1,35 @@
-//! What of `infer` other programs use: the parsing of `infer serve`'s predict
-//! requests, which the fuzz targets (`fuzz/`) exercise, and the limit on open
-//! files that bounds its connections.
+//! Reading digits with a trained run's model, as a library: each command of
+//! the `infer` binary is a function here taking one options struct (its
+//! `main.rs` only reads flags and calls it).
+//!
+//! ```text
+//! request     parsing predict requests (JSON pixels, image bodies, multipart); no Burn
+//! prediction  the network's answer for one image, shared by every output; no Burn
+//! open_files  the limit on open files that bounds the server's connections; no Burn
+//! loaded      which run to read, and its model loaded onto a device
+//! predict     answers for test digits and for raw 28x28 images
+//! digits      `infer`: test digits, the whole test set, or image files; `infer plot`
+//! images      `infer --image`: image files of handwritten digits
+//! export      `infer export`: SafeTensors for other tools
+//! serve/      `infer serve`: the HTTP server, its routes and its connection limits
+//! ```
+//!
+//! Everything that loads a model is behind the `model` feature (on by
+//! default); the fuzz targets build the rest without Burn.
 
 pub mod open_files;
+pub mod prediction;
 pub mod request;
+
+#[cfg(feature = "model")]
+pub mod digits;
+#[cfg(feature = "model")]
+pub mod export;
+#[cfg(feature = "model")]
+pub mod images;
+#[cfg(feature = "model")]
+pub mod loaded;
+#[cfg(feature = "model")]
+pub mod predict;
+#[cfg(feature = "model")]
+pub mod serve;

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
@@ -137,23 +138,31 @@ pub async fn first_file(content_type: &str, body: Bytes) -> Result<(Bytes, Strin
         .header(CONTENT_TYPE, content_type)
         .body(Body::from(body))
         .map_err(|error| bad(format!("bad Content-Type {content_type:?}: {error}")))?;
-    let mut multipart = Multipart::from_request(request, &())
-        .await
-        .map_err(|rejection| bad(format!("bad multipart body: {}", rejection.body_text())))?;
+    let mut multipart = Multipart::from_request(request, &()).await?;
     loop {
         let field = multipart
             .next_field()
-            .await
-            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?
+            .await?
             .ok_or_else(|| bad("the multipart body has no file field".into()))?;
         let Some(file_name) = field.file_name().map(str::to_string) else {
             continue;
         };
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|error| bad(format!("bad multipart body: {}", error.body_text())))?;
+        let bytes = field.bytes().await?;
         return Ok((bytes, format!("upload {file_name:?}")));
+    }
+}
+
+/// A body that is not valid multipart: 400.
+impl From<MultipartRejection> for ApiError {
+    fn from(rejection: MultipartRejection) -> Self {
+        Self::bad_request(format!("bad multipart body: {}", rejection.body_text()))
+    }
+}
+
+/// A multipart field that cannot be read: 400.
+impl From<MultipartError> for ApiError {
+    fn from(error: MultipartError) -> Self {
+        Self::bad_request(format!("bad multipart body: {}", error.body_text()))
     }
 }
 

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -17,20 +18,22 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use burn::tensor::Device;
+use burn::tensor::{Device, TensorReadError};
 use data::MnistSplit;
 use model::{Backend, Mlp};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use tokio::task::JoinError;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::error::Overloaded;
 
 use super::MAX_BODY_BYTES;
-use crate::Loaded;
-use crate::predict::{argmax, probabilities_of};
-use infer::request::{ApiError, BodyKind, first_file, parse_image, parse_pixels};
+use crate::loaded::LoadedModel;
+use crate::predict::predict_images;
+use crate::prediction::Prediction;
+use crate::request::{ApiError, BodyKind, first_file, parse_image, parse_pixels};
 
 /// Most sample digits one `/api/samples` request may ask for.
 const MAX_SAMPLES: usize = 32;
@@ -40,23 +43,40 @@ pub struct AppState {
     model: Mlp,
     device: Device,
     /// `GET /api/model`'s answer, fixed at start.
-    description: serde_json::Value,
+    description: ModelDescription,
     /// The test set, or why it could not be loaded.
     test: Result<Arc<MnistSplit>, String>,
 }
 
+/// `GET /api/model`'s answer: the loaded model and what it scored.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelDescription {
+    /// The run directory it was loaded from.
+    pub run: String,
+    /// e.g. `784-64-64-10 relu`.
+    pub architecture: String,
+    pub parameters: usize,
+    pub backend: String,
+    /// The test figures `train` saved with the model (`null` when it did not).
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+}
+
 impl AppState {
-    pub fn new(loaded: Loaded, backend: Backend, test: Result<Arc<MnistSplit>, String>) -> Self {
-        // The figures `train` saved with the model, when it did.
-        let metrics = run::TestSummary::read(&loaded.run_dir).ok();
-        let description = serde_json::json!({
-            "run": loaded.run_dir.display().to_string(),
-            "architecture": loaded.config.describe(),
-            "parameters": loaded.config.num_params(),
-            "backend": backend.to_string(),
-            "test_accuracy": metrics.as_ref().map(|m| m.test_accuracy),
-            "test_loss": metrics.as_ref().map(|m| m.test_loss),
-        });
+    pub fn new(
+        loaded: LoadedModel,
+        backend: Backend,
+        test: Result<Arc<MnistSplit>, String>,
+    ) -> Self {
+        let summary = run::TestSummary::read(&loaded.run_dir).ok();
+        let description = ModelDescription {
+            run: loaded.run_dir.display().to_string(),
+            architecture: loaded.config.describe(),
+            parameters: loaded.config.num_params(),
+            backend: backend.to_string(),
+            test_accuracy: summary.as_ref().map(|s| s.test_accuracy),
+            test_loss: summary.as_ref().map(|s| s.test_loss),
+        };
         Self {
             model: loaded.model,
             device: loaded.device,
@@ -69,21 +89,56 @@ impl AppState {
     pub fn describe(&self) -> String {
         format!(
             "run {} ({})",
-            self.description["run"].as_str().unwrap_or_default(),
-            self.description["architecture"]
-                .as_str()
-                .unwrap_or_default()
+            self.description.run, self.description.architecture
         )
     }
 
-    /// Class probabilities for 28x28 images (`u8`, 784 per image), one row each.
-    fn probabilities(&self, images: &[u8]) -> Result<Vec<Vec<f32>>, ApiError> {
-        probabilities_of(&self.model, images, &self.device).map_err(|error| {
+    /// The model's answers for 28x28 images (`u8`, 784 per image), one each.
+    fn predict(&self, images: &[u8]) -> Result<Vec<Prediction>, ApiError> {
+        Ok(predict_images(&self.model, images, &self.device)?)
+    }
+
+    /// The test set; 503 when the server started without one.
+    fn test(&self) -> Result<Arc<MnistSplit>, ApiError> {
+        self.test.clone().map_err(|reason| {
             ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read the prediction back from the device: {error}"),
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the server has no test set: {reason}"),
             )
         })
+    }
+}
+
+/// A tensor that cannot be read back from the device: 500.
+impl From<TensorReadError> for ApiError {
+    fn from(error: TensorReadError) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the prediction back from the device: {error}"),
+        )
+    }
+}
+
+/// Work moved off the I/O threads that panicked or was cancelled: 500.
+impl From<JoinError> for ApiError {
+    fn from(error: JoinError) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the prediction failed: {error}"),
+        )
+    }
+}
+
+/// A body that cannot be read (too long, or cut off): the rejection's status.
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        ApiError::new(
+            rejection.status(),
+            format!(
+                "cannot read the body (at most {MAX_BODY_BYTES} bytes): {}",
+                rejection.body_text()
+            ),
+        )
     }
 }
 
@@ -175,7 +230,7 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn describe_model(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+async fn describe_model(State(state): State<Arc<AppState>>) -> Json<ModelDescription> {
     Json(state.description.clone())
 }
 
@@ -209,15 +264,11 @@ async fn time_limit(State(timeout): State<Duration>, request: Request, next: Nex
     }
 }
 
-/// `POST /api/predict`'s answer.
+/// `POST /api/predict`'s answer: the [`Prediction`]'s fields and the image.
 #[derive(Serialize)]
 struct PredictAnswer {
-    /// The most probable digit.
-    prediction: usize,
-    /// Its probability.
-    probability: f32,
-    /// Softmax output for the digits 0 to 9.
-    probabilities: Vec<f32>,
+    #[serde(flatten)]
+    answer: Prediction,
     /// The 28x28 the model saw (row-major, 0-255, ink bright).
     preprocessed: Vec<u8>,
 }
@@ -242,17 +293,7 @@ async fn predict(
             format!("the body is {length} bytes, over the {MAX_BODY_BYTES}-byte limit"),
         ));
     }
-    let body = Bytes::from_request(request, &())
-        .await
-        .map_err(|rejection| {
-            ApiError::new(
-                rejection.status(),
-                format!(
-                    "cannot read the body (at most {MAX_BODY_BYTES} bytes): {}",
-                    rejection.body_text()
-                ),
-            )
-        })?;
+    let body = Bytes::from_request(request, &()).await?;
     let (bytes, name) = match kind {
         BodyKind::Multipart => {
             let (bytes, name) =
@@ -268,22 +309,12 @@ async fn predict(
             None if kind == BodyKind::Image => parse_image(&bytes, "the image in the body")?,
             None => parse_pixels(&bytes)?,
         };
-        let probabilities = state.probabilities(&pixels)?.remove(0);
-        let prediction = argmax(&probabilities);
         Ok(Json(PredictAnswer {
-            prediction,
-            probability: probabilities[prediction],
-            probabilities,
+            answer: state.predict(&pixels)?.remove(0),
             preprocessed: pixels.to_vec(),
         }))
     })
-    .await
-    .map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the prediction failed: {error}"),
-        )
-    })?
+    .await?
 }
 
 #[derive(Deserialize)]
@@ -291,14 +322,21 @@ struct SamplesQuery {
     count: Option<usize>,
 }
 
-/// One test digit with the model's answer.
+/// One test digit with the model's answer (the [`Prediction`]'s fields).
 #[derive(Serialize)]
 struct Sample {
     index: usize,
     label: u8,
-    prediction: usize,
-    probability: f32,
+    #[serde(flatten)]
+    answer: Prediction,
+    /// The 28x28 (row-major, 0-255, ink bright).
     pixels: Vec<u8>,
+}
+
+/// `GET /api/samples`'s answer.
+#[derive(Serialize)]
+struct Samples {
+    samples: Vec<Sample>,
 }
 
 /// `GET /api/samples?count=N`: N (default 8, at most [`MAX_SAMPLES`]) random
@@ -306,7 +344,7 @@ struct Sample {
 async fn samples(
     State(state): State<Arc<AppState>>,
     query: Result<Query<SamplesQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Samples>, ApiError> {
     let Query(query) = query.map_err(|rejection| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -323,12 +361,7 @@ async fn samples(
             format!("count is {count}, expected 1 to {MAX_SAMPLES}"),
         ));
     }
-    let test = state.test.clone().map_err(|reason| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the server has no test set: {reason}"),
-        )
-    })?;
+    let test = state.test()?;
     let samples = tokio::task::spawn_blocking(move || {
         let mut rng = rand::rng();
         let indices: Vec<usize> = (0..count)
@@ -339,30 +372,20 @@ async fn samples(
             .flat_map(|&i| test.image(i))
             .copied()
             .collect();
-        let rows = state.probabilities(&images)?;
+        let answers = state.predict(&images)?;
         Ok::<_, ApiError>(
             indices
                 .iter()
-                .zip(rows)
-                .map(|(&index, row)| {
-                    let prediction = argmax(&row);
-                    Sample {
-                        index,
-                        label: test.label(index),
-                        prediction,
-                        probability: row[prediction],
-                        pixels: test.image(index).to_vec(),
-                    }
+                .zip(answers)
+                .map(|(&index, answer)| Sample {
+                    index,
+                    label: test.label(index),
+                    answer,
+                    pixels: test.image(index).to_vec(),
                 })
-                .collect::<Vec<_>>(),
+                .collect(),
         )
     })
-    .await
-    .map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the samples failed: {error}"),
-        )
-    })??;
-    Ok(Json(serde_json::json!({ "samples": samples })))
+    .await??;
+    Ok(Json(Samples { samples }))
 }

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::request::ApiError;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -29,7 +30,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use infer::request::ApiError;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
@@ -155,7 +155,7 @@ async fn pause_after(error: &io::Error) {
 /// besides the others it needs. The soft limit on open files is first raised
 /// to the hard limit (many systems start programs at 1,024).
 pub fn connections_that_fit(wanted: usize) -> usize {
-    let Some(files) = infer::open_files::raise_to_hard_limit() else {
+    let Some(files) = crate::open_files::raise_to_hard_limit() else {
         return wanted;
     };
     let fit = files.saturating_sub(OTHER_FILES + REFUSING_AT_ONCE as u64);

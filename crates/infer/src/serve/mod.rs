@@ -25,52 +25,51 @@ use anyhow::Context;
 use clap::Args;
 use data::{errln, outln};
 
-use crate::ModelArgs;
+use crate::loaded::ModelOptions;
 use api::{AppState, RequestLimits};
 use connections::ConnectionLimits;
 
 /// Largest request body accepted, in bytes: a phone photo fits, a flood does not.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-#[derive(Args, Debug)]
-pub struct ServeArgs {
+/// The model to serve, where, and the server's limits.
+#[derive(Args, Clone, Debug)]
+pub struct ServeOptions {
     #[command(flatten)]
-    model: ModelArgs,
+    pub model: ModelOptions,
     /// Address to listen on; 0.0.0.0 opens the server to the network.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    host: IpAddr,
+    pub host: IpAddr,
     /// Port to listen on; 0 picks a free one (printed at start).
     #[arg(long, default_value_t = 8000)]
-    port: u16,
+    pub port: u16,
     /// Seconds a request may take, reading its body included, before it is
     /// answered 408.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    timeout: u64,
+    pub timeout: u64,
     /// Seconds a client has to send a request's headers, from the opening of
     /// its connection or the previous answer on it; a connection idle that
     /// long is closed.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
-    header_timeout: u64,
+    pub header_timeout: u64,
     /// Connections served at once; the next one is answered 503 and closed.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    max_connections: u64,
+    pub max_connections: u64,
     /// Predictions (POST /api/predict, GET /api/samples) handled at once,
     /// reading their bodies included; the next one is answered 503 at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65_536))]
-    max_in_flight: u64,
+    pub max_in_flight: u64,
 }
 
 /// Loads the model (and the test set for the sample digits, when it can be
 /// found), then serves until Ctrl-C or SIGTERM.
-pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
     let loaded = args.model.load()?;
     // The page's sample digits need the test set; the rest of the server does not.
-    let test = data::load_mnist(args.model.data_dir.as_deref())
-        .map(|(mnist, _)| Arc::new(mnist.test))
-        .map_err(|error| {
-            errln!("warning: no test set, so /api/samples answers 503: {error}");
-            error.to_string()
-        });
+    let test = args.model.test_split().map(Arc::new).map_err(|error| {
+        errln!("warning: no test set, so /api/samples answers 503: {error:#}");
+        format!("{error:#}")
+    });
     let state = Arc::new(AppState::new(loaded, args.model.backend, test));
     let connection_limits = ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
