@@ -137,19 +137,30 @@ fn free_port() -> u16 {
 }
 
 /// `GET /healthz`'s status line, once the server answers (within 30 s).
+/// A refused, reset or silent connection is tried again: the server may not
+/// be listening yet, and the port was only free a moment ago.
 fn health(port: u16) -> String {
     let started = Instant::now();
     loop {
-        if let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
-            stream
-                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).unwrap();
+        if let Ok(answer) = ask_health(port) {
             return answer.lines().next().unwrap_or_default().to_string();
         }
         assert!(started.elapsed() < Duration::from_secs(30), "no server");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One `GET /healthz` over a fresh connection; the whole answer.
+fn ask_health(port: u16) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    if answer.starts_with("HTTP/1.1 ") {
+        Ok(answer)
+    } else {
+        Err(std::io::Error::other(format!("not an HTTP answer: {answer:?}")))
     }
 }
 
