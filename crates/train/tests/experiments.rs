@@ -215,11 +215,8 @@ fn augmentation_draws_its_picture_and_trains() {
         png_size(&run.join("plots/augmentation.png")),
         plot::augmentation_grid_size(6, 6)
     );
-    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(
-        config.contains("[augment]") && config.contains("elastic_alpha = 20.0"),
-        "{config}"
-    );
+    let config = run::read_config(&run).unwrap();
+    assert_eq!(config.augment.elastic_alpha, 20.0, "{config:?}");
     assert!(test_summary(&run).test_accuracy > 0.5);
 }
 
@@ -350,12 +347,13 @@ fn a_sweep_of_two_configs_tabulates_both() {
         rows[3].starts_with("| wide | 1 | ") && rows[3].ends_with("| 26506 |"),
         "{table}"
     );
-    let csv = std::fs::read_to_string(sweep_dir.join("summary.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 3);
-    for run in ["small", "wide"] {
+    let csv = train::sweep::read_summary(&sweep_dir).unwrap();
+    assert_eq!(csv.len(), 2);
+    for (row, run) in csv.iter().zip(["small", "wide"]) {
         let summary = test_summary(&sweep_dir.join(run));
-        let accuracy = summary.test_accuracy;
-        assert!(csv.contains(&format!("{run},")) && accuracy > 0.5, "{csv}");
+        assert_eq!(row.name, run);
+        assert_eq!(row.test_accuracy, summary.test_accuracy);
+        assert!(summary.test_accuracy > 0.5, "{row:?}");
         assert!(sweep_dir.join(format!("{run}.log")).is_file());
     }
     assert_eq!(

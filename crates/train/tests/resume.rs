@@ -258,11 +258,9 @@ fn run_train(args: &[&str], cwd: &Path) -> std::process::Output {
 /// models of every epoch kept load into the network. Scratch files (`*.tmp`)
 /// an interrupted write leaves are the only exception; a resume removes them.
 fn assert_whole(run: &Path) {
-    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(
-        config.parse::<toml::Table>().is_ok(),
-        "config.toml is half-written: {config:?}"
-    );
+    if let Err(error) = run::read_config(run) {
+        panic!("config.toml is half-written: {error:#}");
+    }
     committed_epoch(run);
     let Ok(entries) = std::fs::read_dir(run.join("checkpoint")) else {
         return;

@@ -58,8 +58,7 @@ fn two_trains_started_together_with_one_name_get_a_directory_each() {
         assert_success(output);
         let dir = dir_after(output, "run directory: ");
         // The directory each process named holds its own run, whole.
-        let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-        assert!(config.contains(&format!("seed = {seed}\n")), "{config}");
+        assert_eq!(run::read_config(&dir).unwrap().seed.to_string(), seed);
         assert_eq!(test_summary(&dir).test_images, 100);
         dirs.insert(dir);
     }
@@ -102,11 +101,10 @@ fn two_sweeps_started_together_into_one_name_keep_their_rows_apart() {
         assert_success(output);
         let line = stdout(output);
         let dir = dir_after(output, " at a time, into ");
-        let csv = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
-        let names: Vec<&str> = csv
-            .lines()
-            .skip(1)
-            .map(|row| row.split(',').next().unwrap())
+        let names: Vec<String> = train::sweep::read_summary(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.name)
             .collect();
         assert_eq!(names, rows, "{line}");
         let runs: BTreeSet<String> = std::fs::read_dir(&dir)

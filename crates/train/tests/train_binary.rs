@@ -40,8 +40,8 @@ fn without_a_terminal_it_prints_one_plain_line_per_epoch_and_writes_the_run() {
     assert_eq!(summary.epochs_completed, 2);
     // The bars are easy: two epochs learn them.
     assert!(summary.test_accuracy > 0.9, "{summary:?}");
-    let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(resolved.contains("epochs = 2"), "{resolved}");
+    let resolved = run::read_config(&run).unwrap();
+    assert_eq!(resolved.epochs, 2, "{resolved:?}");
 }
 
 #[test]

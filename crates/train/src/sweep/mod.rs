@@ -6,7 +6,7 @@ mod runner;
 mod table;
 
 pub use runner::{SweepOptions, Swept, sweep};
-pub use table::Row;
+pub use table::{Row, read_summary};
 
 /// One run of a sweep: a config file (or none: the tutorial's), the `--set`
 /// assignments of its grid point, and its run name.

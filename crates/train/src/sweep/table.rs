@@ -70,9 +70,13 @@ fn markdown(rows: &[Row], failed: &[(String, String)]) -> String {
     text
 }
 
+/// `summary.csv`'s first line.
+const CSV_HEADER: &str =
+    "config,epochs_run,best_valid_accuracy,test_accuracy,test_loss,seconds_per_epoch,parameters";
+
 /// The table as CSV, with full precision; fractions, not percentages.
 fn csv(rows: &[Row]) -> String {
-    let mut text = "config,epochs_run,best_valid_accuracy,test_accuracy,test_loss,seconds_per_epoch,parameters\n".to_string();
+    let mut text = format!("{CSV_HEADER}\n");
     for row in rows {
         text += &format!(
             "{},{},{},{},{},{:.3},{}\n",
@@ -104,6 +108,50 @@ pub fn write_summary(
     Ok(table)
 }
 
+/// The rows of `<dir>/summary.csv`, in its order (failed runs have none);
+/// errors name the file, the line and what was expected.
+pub fn read_summary(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let path = dir.join("summary.csv");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines();
+    anyhow::ensure!(
+        lines.next() == Some(CSV_HEADER),
+        "{}:1: expected the header `{CSV_HEADER}`",
+        path.display()
+    );
+    lines
+        .enumerate()
+        .map(|(index, line)| {
+            parse_row(line).with_context(|| {
+                format!(
+                    "{}:{}: expected a name and six numbers separated by commas, got `{}`",
+                    path.display(),
+                    index + 2,
+                    data::one_line(line)
+                )
+            })
+        })
+        .collect()
+}
+
+/// One line of `summary.csv`.
+fn parse_row(line: &str) -> anyhow::Result<Row> {
+    let fields: Vec<&str> = line.split(',').collect();
+    let [name, epochs, best, accuracy, loss, seconds, parameters] = fields[..] else {
+        anyhow::bail!("{} fields", fields.len());
+    };
+    Ok(Row {
+        name: name.to_string(),
+        epochs: epochs.parse()?,
+        best_valid_accuracy: best.parse()?,
+        test_accuracy: accuracy.parse()?,
+        test_loss: loss.parse()?,
+        seconds_per_epoch: seconds.parse()?,
+        parameters: parameters.parse()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +176,52 @@ mod tests {
         assert_eq!(
             csv(&[row]).lines().nth(1),
             Some("a,5,0.9712,0.9701,0.10234,0.612,55050")
+        );
+    }
+
+    #[test]
+    fn summary_csv_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![
+            Row {
+                name: "default_seed-1".into(),
+                epochs: 11,
+                best_valid_accuracy: 0.9708,
+                test_accuracy: 0.9688,
+                test_loss: 0.0998,
+                seconds_per_epoch: 0.602,
+                parameters: 55050,
+            },
+            Row {
+                name: "wide".into(),
+                epochs: 1,
+                best_valid_accuracy: f64::NAN,
+                test_accuracy: 0.5,
+                test_loss: 1.25,
+                seconds_per_epoch: 2.0,
+                parameters: 26506,
+            },
+        ];
+        write_summary(dir.path(), &rows, &[("broken".into(), "exit 1".into())]).unwrap();
+        let read = read_summary(dir.path()).unwrap();
+        assert_eq!(read[0], rows[0]);
+        assert_eq!(read[1].name, "wide");
+        assert!(read[1].best_valid_accuracy.is_nan());
+        assert_eq!(read.len(), 2);
+
+        let path = dir.path().join("summary.csv");
+        std::fs::write(
+            &path,
+            format!("{CSV_HEADER}\nwide,1,x,0.5,1.25,2.000,26506\n"),
+        )
+        .unwrap();
+        let error = format!("{:#}", read_summary(dir.path()).unwrap_err());
+        assert!(
+            error.starts_with(&format!(
+                "{}:2: expected a name and six numbers",
+                path.display()
+            )),
+            "{error}"
         );
     }
 }
