@@ -69,6 +69,18 @@ fn median_and_max(mut times: Vec<Duration>) -> (f64, f64) {
     (ms(times[times.len() / 2]), ms(times[times.len() - 1]))
 }
 
+/// Whether the server has neither answered nor closed `stream` yet.
+fn still_waiting(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let waiting = matches!(
+        stream.peek(&mut byte),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+    );
+    stream.set_nonblocking(false).unwrap();
+    waiting
+}
+
 /// How long until the server closes `stream` (a read gives end of file or a
 /// reset), waiting at most `limit`; `None` if it is still open then.
 fn closed_within(stream: &mut TcpStream, limit: Duration, since: Instant) -> Option<Duration> {
@@ -213,18 +225,21 @@ fn a_burst_above_the_in_flight_cap_gets_fast_503s_and_the_server_recovers_at_onc
         body.len()
     );
     let (first_half, second_half) = body.split_at(body.len() / 2);
-    let mut slow: Vec<TcpStream> = (0..2)
-        .map(|_| {
-            let mut stream = TcpStream::connect(address).unwrap();
-            stream.write_all(head.as_bytes()).unwrap();
-            stream.write_all(first_half.as_bytes()).unwrap();
-            stream
-        })
-        .collect();
-    // (Until the server has read both heads, a request may still get in.)
+    let open_slow = || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(first_half.as_bytes()).unwrap();
+        stream
+    };
+    let mut slow: Vec<TcpStream> = (0..2).map(|_| open_slow()).collect();
+    // Until the server has read both heads, a probe may still get in, and a
+    // slow request that arrives while a probe holds a slot is itself shed:
+    // that one is opened again.
     let waited = Instant::now();
     while predict(address, &body).0 != 503 {
         assert!(waited.elapsed() < Duration::from_secs(10), "never shed");
+        slow.retain(still_waiting);
+        slow.resize_with(2, open_slow);
     }
     let answers = burst(address, &body, 32);
     for (status, answer, _) in &answers {
