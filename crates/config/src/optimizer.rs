@@ -17,14 +17,27 @@ pub enum OptimizerSection {
     Sgd(Sgd),
 }
 
+/// Writes an `f32` as the shortest decimal that reads back as it (`0.9`,
+/// not `0.8999999761581421`, which the TOML writer's widening to f64 gives).
+fn shortest<S: serde::Serializer>(value: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+    let decimal: f64 = value
+        .to_string()
+        .parse()
+        .map_err(serde::ser::Error::custom)?;
+    serializer.serialize_f64(decimal)
+}
+
 /// Adam. The defaults are Keras's (epsilon 1e-7; Burn's own is 1e-5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Adam {
     /// The base learning rate; `[schedule]` may change it during training.
     pub learning_rate: f64,
+    #[serde(serialize_with = "shortest")]
     pub beta1: f32,
+    #[serde(serialize_with = "shortest")]
     pub beta2: f32,
+    #[serde(serialize_with = "shortest")]
     pub epsilon: f32,
 }
 
@@ -33,8 +46,11 @@ pub struct Adam {
 #[serde(deny_unknown_fields, default)]
 pub struct AdamW {
     pub learning_rate: f64,
+    #[serde(serialize_with = "shortest")]
     pub beta1: f32,
+    #[serde(serialize_with = "shortest")]
     pub beta2: f32,
+    #[serde(serialize_with = "shortest")]
     pub epsilon: f32,
     pub weight_decay: f64,
 }

@@ -359,3 +359,16 @@ fn every_shipped_preset_parses() {
     }
     assert!(presets >= 8, "{presets} presets in {}", dir.display());
 }
+
+#[test]
+fn adam_s_f32_keys_are_written_as_typed() {
+    let mut config = TrainConfig::default();
+    config.optimizer = OptimizerSection::Adamw(AdamW::default());
+    let text = config.to_toml();
+    assert!(text.contains("beta1 = 0.9\n"), "{text}");
+    assert!(text.contains("beta2 = 0.999\n"), "{text}");
+    assert!(
+        text.contains("epsilon = 1e-7\n") || text.contains("epsilon = 0.0000001\n"),
+        "{text}"
+    );
+}
