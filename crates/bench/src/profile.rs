@@ -90,9 +90,8 @@ pub fn profile_epochs(
     for _ in 0..epochs {
         let mut split = Split::default();
         let mut outputs = Vec::new();
-        let mut batches = loader.iter();
         let mut clock = Instant::now();
-        while let Some(batch) = batches.next() {
+        for batch in loader.iter() {
             let batch = batch.context("the training loader failed")?;
             sync()?;
             split.data += lap(&mut clock);

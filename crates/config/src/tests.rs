@@ -362,8 +362,10 @@ fn every_shipped_preset_parses() {
 
 #[test]
 fn adam_s_f32_keys_are_written_as_typed() {
-    let mut config = TrainConfig::default();
-    config.optimizer = OptimizerSection::Adamw(AdamW::default());
+    let config = TrainConfig {
+        optimizer: OptimizerSection::Adamw(AdamW::default()),
+        ..TrainConfig::default()
+    };
     let text = config.to_toml();
     assert!(text.contains("beta1 = 0.9\n"), "{text}");
     assert!(text.contains("beta2 = 0.999\n"), "{text}");

@@ -161,7 +161,7 @@ mod tests {
             .map(|_| {
                 let mut batches = moved.iter();
                 let mut firsts = Vec::new();
-                while let Some(batch) = batches.next() {
+                for batch in batches.by_ref() {
                     let images = batch
                         .unwrap()
                         .images

@@ -42,7 +42,7 @@ pub fn augmentation_grid(title: &str, digits: &[AugmentedDigit]) -> Result<Vec<u
     let versions = digits
         .first()
         .map(|digit| digit.versions.len())
-        .ok_or_else(|| PlotError::invalid("no digits to draw".to_string()))?;
+        .ok_or_else(|| PlotError::invalid("no digits to draw"))?;
     for digit in digits {
         check_digit(&digit.original, &format!("digit #{}", digit.index))?;
         if digit.versions.len() != versions {

@@ -169,8 +169,10 @@ mod tests {
     fn the_config_reads_back_as_written() {
         let artifacts = tempfile::tempdir().unwrap();
         let run = RunDir::create(artifacts.path(), "r", false).unwrap();
-        let mut config = TrainConfig::default();
-        config.epochs = 3;
+        let config = TrainConfig {
+            epochs: 3,
+            ..TrainConfig::default()
+        };
         run.write_config(&config).unwrap();
         assert_eq!(read_config(run.path()).unwrap().epochs, 3);
         let error = read_config(artifacts.path()).unwrap_err().to_string();
