@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Makes the Python environment that checks `infer export` (check.py): a venv in
-# ~/.cache/simple-nn/export-venv with numpy and safetensors, pinned. Idempotent;
+# Makes the Python environment in which programs we did not write read back
+# what ours write: a venv in ~/.cache/simple-nn/export-venv with numpy and
+# safetensors (check.py: the SafeTensors export), onnxruntime (check.py: the
+# ONNX export) and tensorboard (tensorboard_check.py: a run's event files),
+# pinned. Idempotent;
 # prints one line when it installs and, when it cannot, one line on stderr and
 # exits non-zero.
 set -euo pipefail
 
 VENV="$HOME/.cache/simple-nn/export-venv"
-PACKAGES=(numpy==2.4.6 safetensors==0.8.0)
+PACKAGES=(numpy==2.4.6 safetensors==0.8.0 onnxruntime==1.32.0 tensorboard==2.21.0)
 
 fail() { echo "export check install: $*" >&2; exit 1; }
 
-if ! "$VENV/bin/python" -c 'import numpy, safetensors' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import numpy, safetensors, onnxruntime, tensorboard' 2>/dev/null; then
   echo "installing ${PACKAGES[*]} in $VENV"
   python3 -m venv "$VENV" 2>/dev/null || fail "python3 -m venv failed (on Debian: apt-get install python3-venv)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PACKAGES[@]}" \

@@ -7,6 +7,7 @@
 //! <run>/grad_norms.csv   each layer's gradient norm per epoch     GradNorms
 //! <run>/test.json        the final test figures                   TestSummary
 //! <run>/plots/*.png      the pictures                             plots::write_run_plots
+//! <run>/tensorboard/     TensorBoard's event files                TensorBoard
 //! ```
 //!
 //! The model (`model.json`, `model.bpk`) is `model::artifact`'s, the
@@ -20,8 +21,10 @@ mod grad_norms;
 mod metrics;
 pub mod plots;
 mod summary;
+mod tensorboard;
 
 pub use dir::{CONFIG_FILE, RunDir, create_numbered, newest_run, read_config};
 pub use grad_norms::GradNorms;
 pub use metrics::EpochMetrics;
 pub use summary::TestSummary;
+pub use tensorboard::{BATCH_LOSS_EVERY, TENSORBOARD_DIR, TensorBoard};

@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use burn::data::dataloader::Progress;
-use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
@@ -40,6 +40,7 @@ use burn::train::{
 use model::{Mlp, StepOutput, Tally};
 
 use crate::guard::{LossGuard, Split};
+use run::TensorBoard;
 
 /// How often the loop reports progress and metrics (the dashboard's frame rate).
 pub const REPORT_INTERVAL: Duration = Duration::from_millis(100);
@@ -52,6 +53,8 @@ pub struct FreeRunning {
     /// The optimizer and schedule to train with (restored, when resuming);
     /// taken when training starts.
     parts: Mutex<Option<(ModuleOptimizer, ModuleLrScheduler)>>,
+    /// Where each training batch's loss goes too.
+    tensorboard: TensorBoard,
 }
 
 impl FreeRunning {
@@ -60,11 +63,13 @@ impl FreeRunning {
         guard: LossGuard,
         optimizer: ModuleOptimizer,
         scheduler: ModuleLrScheduler,
+        tensorboard: TensorBoard,
     ) -> Self {
         Self {
             device,
             guard,
             parts: Mutex::new(Some((optimizer, scheduler))),
+            tensorboard,
         }
     }
 }
@@ -103,8 +108,14 @@ impl Pending {
 
     /// Reads the pending outputs back, checks their losses and returns their
     /// sums as one item; `None` when there is nothing to report or training
-    /// must stop.
-    fn take(&mut self, guard: &LossGuard, device: &Device) -> Option<StepOutput> {
+    /// must stop. Training batches' losses also go to `tensorboard`, with the
+    /// learning rate of the last of them.
+    fn take(
+        &mut self,
+        guard: &LossGuard,
+        device: &Device,
+        tensorboard: Option<(&TensorBoard, Option<f64>)>,
+    ) -> Option<StepOutput> {
         if self.outputs.is_empty() {
             return None;
         }
@@ -121,6 +132,9 @@ impl Pending {
                 return None;
             }
         };
+        if let Some((tensorboard, learning_rate)) = tensorboard {
+            tensorboard.batches(self.epoch, first_batch, &tally.losses, learning_rate);
+        }
         guard
             .check(self.epoch, self.split, first_batch, &tally.losses)
             .then(|| tally.output(device))
@@ -247,8 +261,12 @@ impl FreeRunning {
         let mut pending = Pending::new(Split::Train, epoch);
         let mut iteration = 0;
         let mut lr = None;
-        let mut report = |pending: &mut Pending, progress: Progress, iteration: usize, lr| {
-            if let Some(item) = pending.take(&self.guard, host) {
+        let mut report = |pending: &mut Pending,
+                          progress: Progress,
+                          iteration: usize,
+                          lr: Option<ModuleLearningRate>| {
+            let base = lr.as_ref().map(ModuleLearningRate::base);
+            if let Some(item) = pending.take(&self.guard, host, Some((&self.tensorboard, base))) {
                 let item = TrainingItem::new(item, progress, Some(iteration), lr);
                 interrupter
                     .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
@@ -298,7 +316,7 @@ impl FreeRunning {
         let mut pending = Pending::new(Split::Valid, epoch);
         let mut iteration = 0;
         let mut report = |pending: &mut Pending, progress: Progress, iteration: usize| {
-            if let Some(item) = pending.take(&self.guard, host) {
+            if let Some(item) = pending.take(&self.guard, host, None) {
                 let item = TrainingItem::new(item, progress, Some(iteration), None);
                 interrupter
                     .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));

@@ -18,7 +18,7 @@ use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
 use data::{
     DistortingBatcher, Epoch, EpochCount, IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset,
-    MnistSplit, NUM_CLASSES, Prefetch,
+    MnistSplit, NUM_CLASSES, Prefetch, errln,
 };
 use model::{Backend, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
 
@@ -35,7 +35,7 @@ use crate::progress::recorder::{EpochRecorder, History};
 use crate::signals::{self, SignalWatch};
 use crate::strategy::FreeRunning;
 use config::TrainConfig;
-use run::{EpochMetrics, RunDir};
+use run::{EpochMetrics, RunDir, TensorBoard};
 
 /// How training ended.
 pub enum Ending {
@@ -187,6 +187,7 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
         }
         None => (optimizer.clone(), scheduler.clone()),
     };
+    let tensorboard = TensorBoard::create(run.path(), batches_per_epoch, finished_epochs)?;
     let guard = LossGuard::new(interrupter.clone());
     let mut training = SupervisedTraining::new(run.learner_dir(), loader_train, loader_valid)
         .metrics((EpochMetric::accuracy(), EpochMetric::loss()))
@@ -195,6 +196,7 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
             guard.clone(),
             loop_optimizer,
             loop_scheduler,
+            tensorboard.clone(),
         ))))
         .num_epochs(config.epochs)
         .with_interrupter(interrupter.clone())
@@ -227,7 +229,8 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
         Display::plain()
     };
     let (end_watch, end_reasons) = EndWatch::new(interrupter);
-    let recorder = EpochRecorder::new(history.clone(), grad_log);
+    let recorder =
+        EpochRecorder::new(history.clone(), grad_log).with_tensorboard(tensorboard.clone());
     let training = training.renderer(Box::new(ProgressRenderer::new(
         recorder, end_watch, display,
     )));
@@ -245,6 +248,9 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
         .or(guard.failure())
     {
         bail!("training failed: {error}");
+    }
+    if let Some(error) = tensorboard.error() {
+        errln!("warning: the TensorBoard files are incomplete: {error}");
     }
     let epochs = history.lock().expect("history lock").clone();
     let ending = if let Some(divergence) = guard.divergence() {

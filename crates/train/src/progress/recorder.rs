@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::train::metric::{MetricDefinition, MetricId, MetricName, NumericEntry};
 use burn::train::renderer::MetricState;
 use model::GradNormLog;
-use run::EpochMetrics;
+use run::{EpochMetrics, TensorBoard};
 
 use crate::guard::Split;
 
@@ -25,6 +25,8 @@ pub struct EpochRecorder {
     epoch_started: Instant,
     /// With `grad_norms = true`: where the step leaves each batch's norms.
     grad_log: Option<GradNormLog>,
+    /// Where each finished epoch is logged for TensorBoard too.
+    tensorboard: Option<TensorBoard>,
 }
 
 impl EpochRecorder {
@@ -36,7 +38,14 @@ impl EpochRecorder {
             finals: HashMap::new(),
             epoch_started: Instant::now(),
             grad_log,
+            tensorboard: None,
         }
+    }
+
+    /// Writes every finished epoch to `tensorboard` too.
+    pub fn with_tensorboard(mut self, tensorboard: TensorBoard) -> Self {
+        self.tensorboard = Some(tensorboard);
+        self
     }
 
     /// Learns a metric's name ("Loss", "Accuracy").
@@ -89,6 +98,9 @@ impl EpochRecorder {
                 .map_or_else(Vec::new, GradNormLog::take_epoch),
         };
         self.finals.clear();
+        if let Some(tensorboard) = &self.tensorboard {
+            tensorboard.epoch(&metrics);
+        }
         self.history
             .lock()
             .expect("history lock")
