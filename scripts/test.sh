@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, the binaries end to end on real
 # MNIST, the wgpu path on a software Vulkan driver when no GPU is present, the
-# HTTP server over loopback and its page in headless Chromium, the fuzz targets
-# briefly; then the benchmark driver's unit tests.
+# HTTP server over loopback and its page in headless Chromium (served, and as a
+# static site), the exports read back by NumPy, tract, onnxruntime and
+# onnxruntime-web, the TensorBoard files by TensorBoard's reader, the fuzz
+# targets briefly; then the benchmark driver's unit tests and small forms of
+# the benchmark and of the README's table of runtimes.
 #
 # Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
 # when they are missing and this user can install Debian packages. Under CI=true a missing Vulkan adapter makes
@@ -24,7 +27,8 @@ fi
 bash scripts/e2e/install.sh \
   || echo "warning: the browser test cannot run here (see above); under CI=true it fails"
 
-# The export check's Python environment: numpy and safetensors in a venv.
+# The export and TensorBoard checks' Python environment: numpy, safetensors,
+# onnxruntime and tensorboard in a venv.
 bash scripts/export/install.sh \
   || echo "warning: the export check cannot run here (see above); under CI=true it fails"
 
@@ -51,3 +55,6 @@ python3 -m unittest discover -s scripts/bench
 # The benchmark end to end in a small form (our binaries only, one seed, two
 # epochs, no peers), so a renamed flag or key cannot break it unseen.
 bash scripts/bench.sh --peers '' --seeds 1 --epochs 2 --backends flex
+# The README's table of runtimes in a small form: a one-epoch run, 100 test
+# images through every backend, NumPy, tract, onnxruntime and onnxruntime-web.
+bash scripts/export/compare.sh --train --count 100

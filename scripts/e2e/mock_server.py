@@ -128,15 +128,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlparse(self.path)
-        files = {"/": "index.html", "/app.js": "app.js", "/style.css": "style.css"}
-        if url.path in files:
-            path = STATIC / files[url.path]
+        name = "index.html" if url.path == "/" else url.path.lstrip("/")
+        if "/" not in name and (STATIC / name).is_file():
+            path = STATIC / name
             return self.reply(200, path.read_bytes(), TYPES[path.suffix])
         if url.path == "/healthz":
             return self.reply(200, {"status": "ok"})
-        if url.path == "/api/model":
-            return self.reply(200, {"run": "artifacts/mock", "architecture": "784 -> 64 relu -> 64 relu -> 10 softmax",
-                                    "parameters": 55050, "backend": "mock", "test_accuracy": 0.9614, "test_loss": 0.13})
+        if url.path in ("/api/model", "/page.json"):
+            model = {"run": "artifacts/mock", "architecture": "784-64-64-10 relu",
+                     "parameters": 55050, "backend": "mock", "test_accuracy": 0.9614, "test_loss": 0.13}
+            # No model.onnx here: the page runs the mock on the "server" only.
+            page = {"server": True, "browser": False, "model": model}
+            return self.reply(200, model if url.path == "/api/model" else page)
         if url.path == "/api/samples":
             try:
                 count = int(parse_qs(url.query).get("count", ["8"])[0])

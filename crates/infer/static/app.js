@@ -1,17 +1,32 @@
-// The page of `infer serve`: draw a digit, see what the model reads while you
-// draw, and browse MNIST test digits with the model's answers. Plain JS, no
-// build step; talks only to this server's /api endpoints.
+// The drawing page: draw a digit, see what the model reads while you draw,
+// and browse MNIST test digits with the model's answers. Plain JS modules, no
+// build step. The same files make the page of `infer serve` and the static
+// site `infer export --format web` writes; `page.json` says which:
+//
+//   {"server": bool,  // this server's /api answers (infer serve)
+//    "browser": bool, // model.onnx and onnxruntime-web's files in ort/ are here
+//    "model": {"architecture", "parameters", "backend", "test_accuracy", ...},
+//    "samples": [{"index", "label", "pixels"}]}  // without a server: test digits
+//
+// "On the server" posts the drawing as a PNG to api/predict; "in your
+// browser" preprocesses it here (preprocess.js, the same steps as the
+// server's) and runs model.onnx in onnxruntime-web (runtime.js). Every URL
+// is relative, so the site works from any directory of any static server.
 "use strict";
+
+import { grayOf, mnistStyle } from "./preprocess.js";
+import { loadBrowserModel } from "./runtime.js";
 
 const $ = (id) => document.getElementById(id);
 const pad = $("pad");
-const ctx = pad.getContext("2d");
+const ctx = pad.getContext("2d", { willReadFrequently: true });
 const bars = $("bars");
 const digitEl = $("digit");
 const confidenceEl = $("confidence");
 const seen = $("seen");
 const statusEl = $("status");
 const samplesEl = $("samples");
+const modelEl = $("model");
 
 const pct = (p) => (100 * p).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1) + "%";
 
@@ -57,6 +72,39 @@ function blank(canvas) {
   c.fillRect(0, 0, canvas.width, canvas.height);
 }
 
+// ---- where the model runs ---------------------------------------------------
+
+let page = { server: false, browser: false, model: {}, samples: [] };
+let mode = "server"; // or "browser"
+let browserModel = null; // a promise of runtime.js's probabilities(images)
+
+// The answer to one image, as api/predict gives it.
+function answerOf(probabilities, preprocessed) {
+  const prediction = probabilities.indexOf(Math.max(...probabilities));
+  return { prediction, probability: probabilities[prediction], probabilities, preprocessed };
+}
+
+function modelInBrowser() {
+  browserModel ??= loadBrowserModel();
+  return browserModel;
+}
+
+// The drawing's answer from the server: the pad as a PNG.
+async function readOnServer() {
+  const png = await new Promise((resolve) => pad.toBlob(resolve, "image/png"));
+  if (!png) throw new Error("the browser could not encode the drawing");
+  return api("api/predict", { method: "POST", headers: { "Content-Type": "image/png" }, body: png });
+}
+
+// The drawing's answer from this browser: preprocessed here, run here.
+async function readInBrowser() {
+  const { data, width, height } = ctx.getImageData(0, 0, pad.width, pad.height);
+  const digit = mnistStyle(grayOf(data, width, height), width, height);
+  if (!digit) throw new Error("blank: no ink darker or brighter than the paper was found");
+  const [probabilities] = await (await modelInBrowser())([digit]);
+  return answerOf(probabilities, Array.from(digit));
+}
+
 // ---- the bar chart ----------------------------------------------------------
 
 for (let d = 0; d < 10; d++) {
@@ -94,12 +142,12 @@ function resetAnswer() {
   blank(seen);
 }
 
-// ---- live predictions: at most one request in flight ------------------------
+// ---- live predictions: at most one in flight --------------------------------
 
 let ink = false; // something drawn since the last clear
-let dirty = false; // the drawing changed since the last request was sent
+let dirty = false; // the drawing changed since the last prediction started
 let inFlight = false;
-let generation = 0; // bumped by Clear, so a late answer for an old drawing is dropped
+let generation = 0; // bumped by Clear and by a change of mode: a late answer is dropped
 
 function predictSoon() {
   dirty = true;
@@ -113,13 +161,7 @@ async function predict() {
   document.body.dataset.predicting = "1";
   const gen = generation;
   try {
-    const png = await new Promise((resolve) => pad.toBlob(resolve, "image/png"));
-    if (!png) throw new Error("the browser could not encode the drawing");
-    const answer = await api("/api/predict", {
-      method: "POST",
-      headers: { "Content-Type": "image/png" },
-      body: png,
-    });
+    const answer = await (mode === "browser" ? readInBrowser() : readOnServer());
     if (gen === generation) {
       showAnswer(answer);
       setStatus("");
@@ -199,28 +241,43 @@ pad.addEventListener("lostpointercapture", endStroke);
 
 $("clear").addEventListener("click", clearPad);
 
-// ---- model line and test samples --------------------------------------------
+// ---- model line, mode and test samples -----------------------------------------
 
-async function loadModel() {
-  const el = $("model");
-  try {
-    const m = await api("/api/model");
-    const parts = [m.architecture, `${Number(m.parameters).toLocaleString("en")} parameters`, `backend ${m.backend}`];
-    if (m.test_accuracy != null) parts.push(`test accuracy ${(100 * m.test_accuracy).toFixed(2)}%`);
-    el.textContent = parts.join(" · ");
-    el.title = `run ${m.run}`;
-    el.dataset.state = "ok";
-  } catch (e) {
-    el.textContent = `model: ${e.message}`;
-    el.dataset.state = "error";
+function showModel() {
+  const m = page.model;
+  const runtime = mode === "browser" ? "onnxruntime-web in your browser" : `backend ${m.backend} on the server`;
+  const parts = [m.architecture, `${Number(m.parameters).toLocaleString("en")} parameters`, runtime];
+  if (m.test_accuracy != null) parts.push(`test accuracy ${(100 * m.test_accuracy).toFixed(2)}%`);
+  modelEl.textContent = parts.join(" · ");
+  modelEl.title = `run ${m.run}`;
+}
+
+// Up to 8 test digits with the model's answers: from the server's api/samples,
+// or drawn from page.json's set and answered in the browser.
+async function sampleDigits(count) {
+  if (page.server) {
+    const { samples } = await api(`api/samples?count=${count}`);
+    if (mode === "server") return samples;
+    return answerSamples(samples);
   }
+  const pool = [...page.samples];
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return answerSamples(pool.slice(0, count));
+}
+
+async function answerSamples(samples) {
+  const rows = await (await modelInBrowser())(samples.map((s) => s.pixels));
+  return samples.map((s, i) => ({ ...s, ...answerOf(rows[i], s.pixels) }));
 }
 
 async function loadSamples() {
   const more = $("more");
   more.disabled = true;
   try {
-    const { samples } = await api("/api/samples?count=8");
+    const samples = await sampleDigits(8);
     samplesEl.replaceChildren(
       ...samples.map((s) => {
         const fig = document.createElement("figure");
@@ -248,7 +305,35 @@ async function loadSamples() {
   }
 }
 
+// Runs the model where `next` says; the current drawing and the samples are
+// answered again there.
+async function setMode(next) {
+  mode = next;
+  document.body.dataset.mode = mode;
+  for (const input of document.querySelectorAll("input[name=mode]")) input.checked = input.value === mode;
+  generation++;
+  resetAnswer();
+  delete modelEl.dataset.state;
+  showModel();
+  try {
+    if (mode === "browser") await modelInBrowser();
+    modelEl.dataset.state = "ok";
+  } catch (e) {
+    modelEl.textContent = `the model cannot run in this browser: ${e.message}`;
+    modelEl.dataset.state = "error";
+    samplesEl.dataset.state = "error";
+    return;
+  }
+  dirty = true;
+  if (!inFlight) predict();
+  delete samplesEl.dataset.state;
+  await loadSamples();
+}
+
 $("more").addEventListener("click", loadSamples);
+for (const input of document.querySelectorAll("input[name=mode]")) {
+  input.addEventListener("change", () => input.checked && setMode(input.value));
+}
 
 // Every promise above is caught; this only keeps a surprise out of the console.
 window.addEventListener("unhandledrejection", (e) => {
@@ -256,6 +341,17 @@ window.addEventListener("unhandledrejection", (e) => {
   setStatus(String((e.reason && e.reason.message) || e.reason));
 });
 
-clearPad();
-loadModel();
-loadSamples();
+async function start() {
+  clearPad();
+  try {
+    page = await api("page.json");
+  } catch (e) {
+    modelEl.textContent = `model: ${e.message}`;
+    modelEl.dataset.state = "error";
+    return;
+  }
+  $("modes").hidden = !(page.server && page.browser);
+  await setMode(page.server ? "server" : "browser");
+}
+
+start();

@@ -1,40 +1,24 @@
 //! The drawing page end to end in headless Chromium: `scripts/e2e/page.mjs`
 //! draws a stroke on the canvas, waits for the bars, checks a digit is shown
-//! and that the page made no failed request. `scripts/test.sh` installs
+//! and that the page made no failed request; then switches the page to run
+//! the model in the browser, whose answer to the same drawing must equal the
+//! server's, and `infer --image`'s, within 1e-4. `scripts/test.sh` installs
 //! Chromium and playwright-core (scripts/e2e/install.sh); without them the
 //! test is skipped, except under CI=true, where it fails.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{Server, TestRun};
-
-fn e2e_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/e2e/page.mjs")
-}
-
-/// Why the browser test cannot run here, if it cannot.
-fn missing_tools() -> Option<String> {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let node = Command::new("node").arg("--version").output();
-    let playwright = std::env::var_os("HOME")
-        .map(|home| Path::new(&home).join(".cache/simple-nn/e2e/node_modules/playwright-core"));
-    if node.is_err() {
-        Some("node is not installed".into())
-    } else if !Path::new(&chromium).exists() {
-        Some(format!("no Chromium at {chromium}"))
-    } else if !playwright.is_some_and(|path| path.exists()) {
-        Some("playwright-core is not installed".into())
-    } else {
-        None
-    }
-}
+use common::{
+    Server, TestRun, assert_close, e2e_script, image_probabilities, missing_browser_tools,
+    probabilities,
+};
 
 #[test]
 fn drawing_a_digit_in_headless_chromium_shows_an_answer() {
-    if let Some(reason) = missing_tools() {
+    if let Some(reason) = missing_browser_tools() {
         let message = format!("{reason}: run scripts/e2e/install.sh");
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
         eprintln!("skipped: {message}");
@@ -43,10 +27,14 @@ fn drawing_a_digit_in_headless_chromium_shows_an_answer() {
     let run = TestRun::new();
     let server = Server::start(&run, &[]);
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
+    let scratch = tempfile::tempdir().unwrap();
+    let drawing = scratch.path().join("drawing.png");
     let output = Command::new("node")
-        .arg(e2e_script())
+        .arg(e2e_script("page.mjs"))
         .arg(server.url("/"))
         .arg(&screenshot)
+        .env("E2E_DRAWING", &drawing)
+        .env("E2E_TOGGLE", "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -63,6 +51,11 @@ fn drawing_a_digit_in_headless_chromium_shows_an_answer() {
     assert_eq!(answer["failed"], serde_json::json!([]), "{answer}");
     assert_eq!(answer["console_errors"], serde_json::json!([]), "{answer}");
     assert_eq!(answer["samples"], 8, "{answer}");
+    assert_eq!(answer["mode"], "server", "{answer}");
+    let on_server = probabilities(&answer["probabilities"]);
+    let in_browser = probabilities(&answer["browser_probabilities"]);
+    assert_close(&on_server, &in_browser, 1e-4);
+    assert_close(&on_server, &image_probabilities(&run, &drawing), 1e-4);
     let png = image::open(&screenshot).unwrap();
     assert!(
         png.width() >= 600 && png.height() >= 400,

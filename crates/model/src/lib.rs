@@ -10,6 +10,7 @@ pub mod export;
 pub mod fused;
 pub mod grad_norms;
 pub mod mlp;
+pub mod onnx;
 pub mod optimizer;
 pub mod step;
 
@@ -20,5 +21,6 @@ pub use evaluate::{EVAL_BATCH_SIZE, Evaluation, Mistake, evaluate};
 pub use export::{ExportError, export_safetensors};
 pub use grad_norms::GradNormLog;
 pub use mlp::{Activation, Mlp, MlpConfig};
+pub use onnx::{OnnxError, onnx_bytes};
 pub use optimizer::FusedAdam;
 pub use step::{BatchLoss, StepOutput, Tally};

@@ -1,7 +1,10 @@
-//! The routes: the page's three files and the JSON API. Every error, including
+//! The routes: the page's files (with, when onnxruntime-web is at hand, the
+//! model as ONNX and onnxruntime-web's files, so the page can also run the
+//! model in the browser) and the JSON API. Every error, including
 //! unknown paths, wrong methods, oversized bodies and timeouts, is answered
 //! with `{"error": "..."}` and a 4xx (or 5xx) status.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -31,6 +34,8 @@ use tower::load_shed::error::Overloaded;
 
 use super::MAX_BODY_BYTES;
 use crate::loaded::LoadedModel;
+use crate::ort_web;
+use crate::page::{ASSETS, MODEL_FILE, ModelDescription, ORT_DIR, PageConfig};
 use crate::predict::predict_images;
 use crate::prediction::Prediction;
 use crate::request::{ApiError, BodyKind, first_file, parse_image, parse_pixels};
@@ -46,43 +51,53 @@ pub struct AppState {
     description: ModelDescription,
     /// The test set, or why it could not be loaded.
     test: Result<Arc<MnistSplit>, String>,
+    /// `page.json`, fixed at start.
+    page: Bytes,
+    /// What the page needs to run the model in the browser, when it can.
+    browser: Option<InBrowser>,
 }
 
-/// `GET /api/model`'s answer: the loaded model and what it scored.
-#[derive(Clone, Debug, Serialize)]
-pub struct ModelDescription {
-    /// The run directory it was loaded from.
-    pub run: String,
-    /// e.g. `784-64-64-10 relu`.
-    pub architecture: String,
-    pub parameters: usize,
-    pub backend: String,
-    /// The test figures `train` saved with the model (`null` when it did not).
-    pub test_accuracy: Option<f64>,
-    pub test_loss: Option<f64>,
+/// The model as ONNX, and where onnxruntime-web's files are.
+struct InBrowser {
+    onnx: Bytes,
+    ort_dir: PathBuf,
 }
 
 impl AppState {
+    /// The state for `loaded`; with `ort_dir` (onnxruntime-web's files, see
+    /// [`ort_web`]) the page can run the model in the browser too.
     pub fn new(
         loaded: LoadedModel,
         backend: Backend,
         test: Result<Arc<MnistSplit>, String>,
-    ) -> Self {
-        let summary = run::TestSummary::read(&loaded.run_dir).ok();
-        let description = ModelDescription {
-            run: loaded.run_dir.display().to_string(),
-            architecture: loaded.config.describe(),
-            parameters: loaded.config.num_params(),
-            backend: backend.to_string(),
-            test_accuracy: summary.as_ref().map(|s| s.test_accuracy),
-            test_loss: summary.as_ref().map(|s| s.test_loss),
+        ort_dir: Option<PathBuf>,
+    ) -> Result<Self, model::OnnxError> {
+        let description =
+            ModelDescription::new(&loaded.run_dir, &loaded.config, &backend.to_string());
+        let browser = match ort_dir {
+            Some(ort_dir) => Some(InBrowser {
+                onnx: crate::export::onnx_bytes(&loaded.model, &loaded.config, &loaded.run_dir)?
+                    .into(),
+                ort_dir,
+            }),
+            None => None,
         };
-        Self {
+        let page = serde_json::to_vec(&PageConfig {
+            server: true,
+            browser: browser.is_some(),
+            model: description.clone(),
+            samples: Vec::new(),
+        })
+        .expect("numbers and strings serialise")
+        .into();
+        Ok(Self {
             model: loaded.model,
             device: loaded.device,
             description,
             test,
-        }
+            page,
+            browser,
+        })
     }
 
     /// `run artifacts/x (784-64-64-10 relu)`, for the start-up line.
@@ -170,10 +185,21 @@ pub fn router(state: Arc<AppState>, limits: RequestLimits) -> Router {
                 &in_flight,
             )))
     };
-    Router::new()
-        .route("/", get(page))
-        .route("/app.js", get(script))
-        .route("/style.css", get(style))
+    let mut router = Router::new();
+    for asset in &ASSETS {
+        let path = match asset.name {
+            "index.html" => "/".to_string(),
+            name => format!("/{name}"),
+        };
+        router = router.route(
+            &path,
+            get(move || async move { ([(header::CONTENT_TYPE, asset.content_type)], asset.text) }),
+        );
+    }
+    router
+        .route("/page.json", get(page_config))
+        .route(&format!("/{MODEL_FILE}"), get(onnx_model))
+        .route(&format!("/{ORT_DIR}/{{file}}"), get(ort_file))
         .route("/healthz", get(health))
         .route("/api/model", get(describe_model))
         .route("/api/samples", get(samples).layer(busy()))
@@ -201,29 +227,57 @@ fn overloaded(error: &BoxError, max_in_flight: usize) -> ApiError {
     }
 }
 
-async fn page() -> impl IntoResponse {
-    asset(
-        "text/html; charset=utf-8",
-        include_str!("../../static/index.html"),
-    )
+async fn page_config(State(state): State<Arc<AppState>>) -> Response {
+    let json = "application/json";
+    ([(header::CONTENT_TYPE, json)], state.page.clone()).into_response()
 }
 
-async fn script() -> impl IntoResponse {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/app.js"),
-    )
+/// `GET /model.onnx`: the model the page runs in the browser.
+async fn onnx_model(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let browser = in_browser(&state)?;
+    let kind = "application/octet-stream";
+    Ok(([(header::CONTENT_TYPE, kind)], browser.onnx.clone()).into_response())
 }
 
-async fn style() -> impl IntoResponse {
-    asset(
-        "text/css; charset=utf-8",
-        include_str!("../../static/style.css"),
-    )
+/// `GET /ort/<file>`: one of onnxruntime-web's files ([`ort_web::FILES`]).
+async fn ort_file(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let browser = in_browser(&state)?;
+    if !ort_web::FILES.iter().any(|(name, _)| *name == file) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no such path: /{ORT_DIR}/{file}"),
+        ));
+    }
+    let path = browser.ort_dir.join(&file);
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || std::fs::read(path)).await?
+    };
+    let bytes = read.map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read {}: {error}", path.display()),
+        )
+    })?;
+    // WebAssembly compiles while it streams in only when served as such.
+    let kind = if file.ends_with(".wasm") {
+        "application/wasm"
+    } else {
+        "text/javascript; charset=utf-8"
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 
-fn asset(content_type: &'static str, text: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type)], text)
+fn in_browser(state: &AppState) -> Result<&InBrowser, ApiError> {
+    state.browser.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server runs the model itself only: onnxruntime-web was not found at start",
+        )
+    })
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -3,7 +3,8 @@
 //! API:
 //!
 //! ```text
-//! GET  /                 the drawing page (/app.js, /style.css)
+//! GET  /                 the drawing page (/app.js, /style.css, ...; /page.json)
+//! GET  /model.onnx, /ort/*   the model and onnxruntime-web, to run it in the browser
 //! POST /api/predict      {"pixels": [784 x 0-255]}, an image body, or multipart
 //! GET  /api/samples?count=8   random test digits with the model's answers
 //! GET  /api/model        the loaded model and its test accuracy
@@ -26,6 +27,7 @@ use clap::Args;
 use data::{errln, outln};
 
 use crate::loaded::ModelOptions;
+use crate::ort_web::OrtWeb;
 use api::{AppState, RequestLimits};
 use connections::ConnectionLimits;
 
@@ -70,7 +72,12 @@ pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
         errln!("warning: no test set, so /api/samples answers 503: {error:#}");
         format!("{error:#}")
     });
-    let state = Arc::new(AppState::new(loaded, args.model.backend, test));
+    // The page can also run the model in the browser, with onnxruntime-web.
+    let ort_dir = OrtWeb::default()
+        .locate()
+        .map_err(|error| errln!("warning: the page runs the model on the server only: {error}"))
+        .ok();
+    let state = Arc::new(AppState::new(loaded, args.model.backend, test, ort_dir)?);
     let connection_limits = ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
         max_connections: connections::connections_that_fit(args.max_connections as usize),

@@ -2,8 +2,11 @@
 //! MNIST, and an `infer serve` process on a free port of 127.0.0.1.
 #![allow(dead_code)] // each test file uses part of this
 
+pub mod tract;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
@@ -215,4 +218,63 @@ pub fn png(image: &image::GrayImage) -> Vec<u8> {
     let mut bytes = std::io::Cursor::new(Vec::new());
     image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
     bytes.into_inner()
+}
+
+/// `scripts/e2e/<name>`.
+pub fn e2e_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/e2e")
+        .join(name)
+}
+
+/// Why the browser tests cannot run here (no node, Chromium or
+/// playwright-core: scripts/e2e/install.sh installs them), if they cannot.
+pub fn missing_browser_tools() -> Option<String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let node = Command::new("node").arg("--version").output();
+    let playwright = std::env::var_os("HOME")
+        .map(|home| Path::new(&home).join(".cache/simple-nn/e2e/node_modules/playwright-core"));
+    if node.is_err() {
+        Some("node is not installed".into())
+    } else if !Path::new(&chromium).exists() {
+        Some(format!("no Chromium at {chromium}"))
+    } else if !playwright.is_some_and(|path| path.exists()) {
+        Some("playwright-core is not installed".into())
+    } else {
+        None
+    }
+}
+
+/// The 10 numbers of a JSON array.
+pub fn probabilities(value: &Value) -> Vec<f32> {
+    serde_json::from_value(value.clone()).unwrap_or_else(|_| panic!("not 10 numbers: {value}"))
+}
+
+/// Asserts `a` and `b` have the same largest entry and differ by at most `tolerance`.
+pub fn assert_close(a: &[f32], b: &[f32], tolerance: f32) {
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    let argmax = |v: &[f32]| (0..v.len()).fold(0, |m, i| if v[i] > v[m] { i } else { m });
+    assert_eq!(argmax(a), argmax(b), "{a:?} vs {b:?}");
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(worst <= tolerance, "{worst} > {tolerance}: {a:?} vs {b:?}");
+}
+
+/// `infer --image png --json`'s probabilities with the run's model.
+pub fn image_probabilities(run: &TestRun, png: &Path) -> Vec<f32> {
+    let output = Command::new(env!("CARGO_BIN_EXE_infer"))
+        .args(["--run", run.dir().to_str().unwrap(), "--json", "--image"])
+        .arg(png)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: Value = serde_json::from_slice(&output.stdout).unwrap();
+    probabilities(&line["probabilities"])
 }
