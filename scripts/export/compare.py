@@ -9,7 +9,7 @@ Run it through scripts/export/compare.sh, which builds the programs and makes
 the environments this needs (the export venv, Chromium and playwright-core).
 
     python compare.py [--run DIR | --train] [--count 1000] [--backends flex,ndarray,wgpu]
-                      [--data-dir DIR] [--out FILE]
+                      [--data-dir DIR] [--out FILE] [--skip-browser]
 """
 
 import argparse
@@ -85,6 +85,8 @@ def main():
     parser.add_argument("--data-dir", help="a directory of MNIST-shaped IDX files (default: the cache)")
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument("--out", help="also write the table to this file")
+    parser.add_argument("--skip-browser", action="store_true",
+                        help="leave out onnxruntime-web (no headless Chromium here)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="simple-nn-compare-") as work:
@@ -104,6 +106,7 @@ def compare(args, work):
 
     count = args.count
     rows = []  # (system, probabilities or error)
+    skipped = []  # runtimes that cannot run here, and why
 
     def attempt(system, produce):
         try:
@@ -130,9 +133,12 @@ def compare(args, work):
             lambda: check.onnxruntime_probabilities(str(onnx), images)[0])
     header = (site / "ort" / "ort.wasm.min.mjs").read_text()[:200]
     ort_version = re.search(r"ONNX Runtime Web v(\S+)", header).group(1)
-    chromium = run([os.environ.get("CHROMIUM", "/usr/bin/chromium"), "--version"]).split()[1]
-    attempt(f"ONNX file in onnxruntime-web {ort_version} (WebAssembly, Chromium {chromium})",
-            lambda: ort_web(site, images))
+    if args.skip_browser:
+        skipped.append(f"ONNX file in onnxruntime-web {ort_version}: no headless Chromium here")
+    else:
+        chromium = run([os.environ.get("CHROMIUM", "/usr/bin/chromium"), "--version"]).split()[1]
+        attempt(f"ONNX file in onnxruntime-web {ort_version} (WebAssembly, Chromium {chromium})",
+                lambda: ort_web(site, images))
 
     reference = rows[0][1]
     if isinstance(reference, str):
@@ -155,6 +161,7 @@ def compare(args, work):
         shown = "0 (the reference)" if result is reference else f"{difference:.1e}"
         lines.append(f"| {system} | {shown} | {same:,} of {count:,} |")
         failed |= difference > args.tolerance or same != count
+    lines += [f"\nskipped: {reason}" for reason in skipped]
     table = "\n".join(lines)
     print(table)
     if args.out:

@@ -4,6 +4,11 @@ epoch value with the run's metrics.csv (and grad_norms.csv, when the run
 recorded gradient norms).
 
     python tensorboard_check.py RUN_DIR [--tolerance 1e-6]
+    python tensorboard_check.py --runs DIR
+
+With --runs: the runs TensorBoard finds under DIR (as `tensorboard --logdir
+DIR` would list them, e.g. every run of a sweep), each with its scalar tags,
+as one JSON line.
 
 Prints one JSON line: the epochs and values compared, the largest absolute
 difference, and the learning rates and batch_loss points as read (for the
@@ -17,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.backend.event_processing import event_accumulator, event_multiplexer
 
 
 def scalars(directory):
@@ -27,6 +32,14 @@ def scalars(directory):
     return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
 
 
+def runs(directory):
+    """{run: [scalar tags]} of every run TensorBoard finds under `directory`."""
+    multiplexer = event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(directory))
+    multiplexer.Reload()
+    return {run: sorted(tags["scalars"]) for run, tags in sorted(multiplexer.Runs().items())}
+
+
 def rows(path):
     with open(path, newline="") as handle:
         return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
@@ -34,9 +47,15 @@ def rows(path):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("run")
+    parser.add_argument("run", nargs="?")
     parser.add_argument("--tolerance", type=float, default=1e-6)
+    parser.add_argument("--runs", help="list the runs under this directory instead")
     args = parser.parse_args()
+    if args.runs:
+        print(json.dumps(runs(args.runs)))
+        return
+    if not args.run:
+        parser.error("give a run directory, or --runs DIR")
     run = Path(args.run)
     train = scalars(run / "tensorboard" / "train")
     validation = scalars(run / "tensorboard" / "validation")

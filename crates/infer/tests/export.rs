@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{TestRun, tract};
+use common::{TestRun, assert_success, tract};
 use tract_onnx::prelude::Framework;
 
 const IMAGES: usize = 1000;
@@ -23,15 +23,6 @@ fn infer(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn assert_success(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn venv_python() -> Option<PathBuf> {

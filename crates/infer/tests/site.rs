@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::{
-    TestRun, assert_close, e2e_script, image_probabilities, missing_browser_tools, probabilities,
+    TestRun, assert_close, assert_success, e2e_script, image_probabilities, missing_browser_tools,
+    probabilities,
 };
 use image::{GrayImage, Luma};
 
@@ -48,11 +49,7 @@ fn export_site(run: &TestRun, tmp: &Path) -> PathBuf {
         .arg(&site)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     site
 }
 
@@ -300,12 +297,7 @@ fn the_pages_preprocessing_and_model_match_infer_on_many_drawings() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let page: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let page: Vec<serde_json::Value> = serde_json::from_str(&assert_success(&output)).unwrap();
     assert_eq!(page.len(), drawings.len());
 
     let mut worst_pixels = 0f64;

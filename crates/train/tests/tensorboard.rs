@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_success, run, synthetic_mnist, train_bin};
+use common::{assert_success, run, sweep_bin, synthetic_mnist, train_bin};
 
 fn venv_python() -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;
@@ -18,12 +18,24 @@ fn venv_python() -> Option<PathBuf> {
     python.exists().then_some(python)
 }
 
-#[test]
-fn tensorboards_reader_finds_every_value_of_metrics_csv() {
-    let Some(python) = venv_python() else {
+/// The venv's Python, or `None` (the test is skipped; under CI=true it fails).
+fn python_or_skip() -> Option<PathBuf> {
+    let python = venv_python();
+    if python.is_none() {
         let message = "no export-venv: run scripts/export/install.sh";
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
         eprintln!("skipped: {message}");
+    }
+    python
+}
+
+fn check_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/tensorboard_check.py")
+}
+
+#[test]
+fn tensorboards_reader_finds_every_value_of_metrics_csv() {
+    let Some(python) = python_or_skip() else {
         return;
     };
     // 200 images in batches of 2: 100 batches an epoch, so each epoch's one
@@ -56,9 +68,7 @@ fn tensorboards_reader_finds_every_value_of_metrics_csv() {
     assert_success(&output);
     let run_dir = artifacts.path().join("tb");
     let check = Command::new(python)
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/tensorboard_check.py"),
-        )
+        .arg(check_script())
         .arg(&run_dir)
         .output()
         .unwrap();
@@ -93,4 +103,57 @@ fn tensorboards_reader_finds_every_value_of_metrics_csv() {
         );
     }
     eprintln!("tensorboard check: {report}");
+}
+
+/// `tensorboard --logdir artifacts/<sweep>` shows every run of the sweep,
+/// training and validation apart, each with its curves.
+#[test]
+fn a_sweeps_runs_appear_side_by_side() {
+    let Some(python) = python_or_skip() else {
+        return;
+    };
+    let data = synthetic_mnist(200, 100);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("small.toml"),
+        "epochs = 1\n[model]\nhidden = [16]\n",
+    )
+    .unwrap();
+    let artifacts = dir.path().join("out");
+    let output = run(
+        &sweep_bin(),
+        &[
+            "small.toml",
+            "--grid",
+            "seed=1,2",
+            "--name",
+            "side",
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_success(&output);
+    let check = Command::new(python)
+        .arg(check_script())
+        .arg("--runs")
+        .arg(artifacts.join("side"))
+        .output()
+        .unwrap();
+    assert_success(&check);
+    let runs: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let runs = runs.as_object().unwrap();
+    let names: Vec<&str> = runs.keys().map(String::as_str).collect();
+    assert_eq!(names.len(), 4, "{runs:?}");
+    for name in names {
+        let split = name.rsplit('/').next().unwrap();
+        assert!(
+            name.contains("seed-") && ["train", "validation"].contains(&split),
+            "{name}"
+        );
+        let tags = runs[name].as_array().unwrap();
+        assert!(tags.contains(&"epoch_accuracy".into()), "{name}: {tags:?}");
+    }
 }

@@ -270,11 +270,16 @@ pub fn image_probabilities(run: &TestRun, png: &Path) -> Vec<f32> {
         .arg(png)
         .output()
         .unwrap();
+    let line: Value = serde_json::from_str(&assert_success(&output)).unwrap();
+    probabilities(&line["probabilities"])
+}
+
+/// Asserts a program exited 0 (showing its stderr when it did not); its stdout.
+pub fn assert_success(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let line: Value = serde_json::from_slice(&output.stdout).unwrap();
-    probabilities(&line["probabilities"])
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
