@@ -26,6 +26,11 @@ fn drawing_a_digit_in_headless_chromium_shows_an_answer() {
     }
     let run = TestRun::new();
     let server = Server::start(&run, &[]);
+    let page = server.page_with_browser_mode();
+    assert_eq!(
+        page["browser"], true,
+        "onnxruntime-web was not found: {page}"
+    );
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
     let scratch = tempfile::tempdir().unwrap();
     let drawing = scratch.path().join("drawing.png");

@@ -11,6 +11,7 @@ use burn::tensor::Device;
 use common::{Server, TestRun};
 use data::IMAGE_PIXELS;
 use serde_json::Value;
+use tract_onnx::prelude::Framework;
 
 /// A synthetic digit: a bright vertical bar, 28x28 bytes.
 fn bar_digit() -> Vec<u8> {
@@ -421,4 +422,70 @@ fn a_port_in_use_is_a_one_line_error() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// The page's in-browser mode: `page.json` says so once onnxruntime-web's
+/// files are found (looked for in the background at start: the cache, else
+/// npm), and the server then serves the model as ONNX and those files.
+#[test]
+fn the_page_can_run_the_model_in_the_browser() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    for path in ["/preprocess.js", "/runtime.js"] {
+        let (status, content_type, text) = server.get_text(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            content_type.starts_with("text/javascript"),
+            "{content_type}"
+        );
+        assert!(text.contains("export "), "{path} is a module");
+    }
+    let page = server.page_with_browser_mode();
+    assert_eq!(
+        (&page["server"], &page["browser"]),
+        (&true.into(), &true.into()),
+        "{page}"
+    );
+    assert_eq!(page["model"]["architecture"], "784-64-64-10 relu");
+    assert_eq!(page["model"]["test_accuracy"], 0.625);
+    assert!(
+        page.get("samples").is_none(),
+        "the server gives samples itself"
+    );
+
+    let agent = ureq::Agent::new_with_defaults();
+    let mut response = agent.get(server.url("/model.onnx")).call().unwrap();
+    let onnx = response.body_mut().read_to_vec().unwrap();
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut onnx.as_slice())
+        .unwrap();
+    let graph = proto.graph.unwrap();
+    assert_eq!(
+        (graph.input[0].name.as_str(), graph.output[0].name.as_str()),
+        ("x", "probabilities")
+    );
+
+    let (status, content_type, script) = server.get_text("/ort/ort.wasm.min.mjs");
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("text/javascript"),
+        "{content_type}"
+    );
+    assert!(script.contains("ONNX Runtime Web"));
+    let response = agent
+        .get(server.url("/ort/ort-wasm-simd-threaded.wasm"))
+        .call()
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/wasm");
+    let length: u64 = response.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(length > 1_000_000, "{length}");
+    // Only the package's own files: no path out of the cache.
+    for path in ["/ort/evil.js", "/ort/..%2Fmnist%2Ft10k-images-idx3-ubyte"] {
+        let (status, error) = server.get_json(path);
+        assert_eq!(status, 404, "{path}: {error}");
+    }
 }

@@ -5,7 +5,7 @@
 //! with `{"error": "..."}` and a 4xx (or 5xx) status.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::BoxError;
@@ -51,53 +51,38 @@ pub struct AppState {
     description: ModelDescription,
     /// The test set, or why it could not be loaded.
     test: Result<Arc<MnistSplit>, String>,
-    /// `page.json`, fixed at start.
-    page: Bytes,
-    /// What the page needs to run the model in the browser, when it can.
-    browser: Option<InBrowser>,
-}
-
-/// The model as ONNX, and where onnxruntime-web's files are.
-struct InBrowser {
+    /// The model as ONNX, which the page runs in the browser.
     onnx: Bytes,
-    ort_dir: PathBuf,
+    /// onnxruntime-web's files (see [`ort_web`]), once found: until then the
+    /// page offers the server mode only.
+    ort_dir: OnceLock<PathBuf>,
 }
 
 impl AppState {
-    /// The state for `loaded`; with `ort_dir` (onnxruntime-web's files, see
-    /// [`ort_web`]) the page can run the model in the browser too.
     pub fn new(
         loaded: LoadedModel,
         backend: Backend,
         test: Result<Arc<MnistSplit>, String>,
-        ort_dir: Option<PathBuf>,
     ) -> Result<Self, model::OnnxError> {
-        let description =
-            ModelDescription::new(&loaded.run_dir, &loaded.config, &backend.to_string());
-        let browser = match ort_dir {
-            Some(ort_dir) => Some(InBrowser {
-                onnx: crate::export::onnx_bytes(&loaded.model, &loaded.config, &loaded.run_dir)?
-                    .into(),
-                ort_dir,
-            }),
-            None => None,
-        };
-        let page = serde_json::to_vec(&PageConfig {
-            server: true,
-            browser: browser.is_some(),
-            model: description.clone(),
-            samples: Vec::new(),
-        })
-        .expect("numbers and strings serialise")
-        .into();
+        let onnx = crate::export::onnx_bytes(&loaded.model, &loaded.config, &loaded.run_dir)?;
         Ok(Self {
+            description: ModelDescription::new(
+                &loaded.run_dir,
+                &loaded.config,
+                &backend.to_string(),
+            ),
             model: loaded.model,
             device: loaded.device,
-            description,
             test,
-            page,
-            browser,
+            onnx: onnx.into(),
+            ort_dir: OnceLock::new(),
         })
+    }
+
+    /// From now on the page may run the model in the browser, with
+    /// onnxruntime-web's files from `ort_dir`.
+    pub fn offer_browser_mode(&self, ort_dir: PathBuf) {
+        let _ = self.ort_dir.set(ort_dir);
     }
 
     /// `run artifacts/x (784-64-64-10 relu)`, for the start-up line.
@@ -227,16 +212,21 @@ fn overloaded(error: &BoxError, max_in_flight: usize) -> ApiError {
     }
 }
 
-async fn page_config(State(state): State<Arc<AppState>>) -> Response {
-    let json = "application/json";
-    ([(header::CONTENT_TYPE, json)], state.page.clone()).into_response()
+/// `GET /page.json`: how the page runs ([`PageConfig`]).
+async fn page_config(State(state): State<Arc<AppState>>) -> Json<PageConfig> {
+    Json(PageConfig {
+        server: true,
+        browser: state.ort_dir.get().is_some(),
+        model: state.description.clone(),
+        samples: Vec::new(),
+    })
 }
 
 /// `GET /model.onnx`: the model the page runs in the browser.
 async fn onnx_model(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let browser = in_browser(&state)?;
+    in_browser(&state)?;
     let kind = "application/octet-stream";
-    Ok(([(header::CONTENT_TYPE, kind)], browser.onnx.clone()).into_response())
+    Ok(([(header::CONTENT_TYPE, kind)], state.onnx.clone()).into_response())
 }
 
 /// `GET /ort/<file>`: one of onnxruntime-web's files ([`ort_web::FILES`]).
@@ -244,14 +234,14 @@ async fn ort_file(
     State(state): State<Arc<AppState>>,
     Path(file): Path<String>,
 ) -> Result<Response, ApiError> {
-    let browser = in_browser(&state)?;
+    let ort_dir = in_browser(&state)?;
     if !ort_web::FILES.iter().any(|(name, _)| *name == file) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no such path: /{ORT_DIR}/{file}"),
         ));
     }
-    let path = browser.ort_dir.join(&file);
+    let path = ort_dir.join(&file);
     let read = {
         let path = path.clone();
         tokio::task::spawn_blocking(move || std::fs::read(path)).await?
@@ -271,11 +261,13 @@ async fn ort_file(
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 
-fn in_browser(state: &AppState) -> Result<&InBrowser, ApiError> {
-    state.browser.as_ref().ok_or_else(|| {
+/// Where onnxruntime-web's files are; 404 while the page runs the model on
+/// the server only.
+fn in_browser(state: &AppState) -> Result<&PathBuf, ApiError> {
+    state.ort_dir.get().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "this server runs the model itself only: onnxruntime-web was not found at start",
+            "this server runs the model itself only: onnxruntime-web was not found",
         )
     })
 }

@@ -72,12 +72,15 @@ pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
         errln!("warning: no test set, so /api/samples answers 503: {error:#}");
         format!("{error:#}")
     });
-    // The page can also run the model in the browser, with onnxruntime-web.
-    let ort_dir = OrtWeb::default()
-        .locate()
-        .map_err(|error| errln!("warning: the page runs the model on the server only: {error}"))
-        .ok();
-    let state = Arc::new(AppState::new(loaded, args.model.backend, test, ort_dir)?);
+    let state = Arc::new(AppState::new(loaded, args.model.backend, test)?);
+    // The page can also run the model in the browser once onnxruntime-web's
+    // files are found: the cache, else npm (seconds online, up to a minute of
+    // retries offline), so not in the way of the start.
+    let finder = Arc::clone(&state);
+    std::thread::spawn(move || match OrtWeb::default().locate() {
+        Ok(dir) => finder.offer_browser_mode(dir),
+        Err(error) => errln!("warning: the page runs the model on the server only: {error}"),
+    });
     let connection_limits = ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
         max_connections: connections::connections_that_fit(args.max_connections as usize),

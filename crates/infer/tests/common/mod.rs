@@ -131,6 +131,21 @@ impl Server {
         format!("http://{}{path}", self.address)
     }
 
+    /// `page.json` once it offers the in-browser mode: onnxruntime-web's
+    /// files are looked for in the background at start (the cache, else npm).
+    /// Gives up after two minutes and returns it as it is.
+    pub fn page_with_browser_mode(&self) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, page) = self.get_json("/page.json");
+            assert_eq!(status, 200, "{page}");
+            if page["browser"] == true || std::time::Instant::now() > deadline {
+                return page;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Status, Content-Type and body of `GET path`.
     pub fn get_text(&self, path: &str) -> (u16, String, String) {
         let mut response = self.agent.get(self.url(path)).call().unwrap();
