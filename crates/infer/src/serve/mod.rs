@@ -74,7 +74,7 @@ pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
     });
     let state = Arc::new(AppState::new(loaded, args.model.backend, test)?);
     // The page can also run the model in the browser once onnxruntime-web's
-    // files are found: the cache, else npm (seconds online, up to a minute of
+    // files are found: the cache, else npm (seconds online, as long as npm
     // retries offline), so not in the way of the start.
     let finder = Arc::clone(&state);
     std::thread::spawn(move || match OrtWeb::default().locate() {
