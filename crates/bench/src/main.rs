@@ -55,6 +55,15 @@ enum Command {
         /// Epochs to train; the last one is reported (the first pays for warm-up).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
         epochs: u64,
+        /// Train at most this many batches per epoch (a quick look at a slow
+        /// device: kernel launches per step on a software GPU, say).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_steps: Option<u64>,
+        /// Burn's own path instead (the network layer by layer, Burn's Adam,
+        /// batches built on the host): the reference the fused path is
+        /// measured against.
+        #[arg(long)]
+        burn_layers: bool,
     },
     /// Time a trained run's model on the whole test set and on a single image.
     Infer {
@@ -142,6 +151,8 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             lr,
             seed,
             epochs,
+            max_steps,
+            burn_layers,
         } => {
             let device = common.backend.device()?;
             let (mnist, located) = data::load_mnist(common.data_dir.as_deref())?;
@@ -152,6 +163,8 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 batch_size: batch_size as usize,
                 learning_rate: lr,
                 seed,
+                max_steps: max_steps.map(|steps| steps as usize),
+                burn_layers,
             };
             let splits = profile::profile_epochs(
                 &settings,
@@ -164,10 +177,12 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             Ok(json!({
                 "backend": common.backend.to_string(),
                 "network": settings.model.describe(),
+                "path": if burn_layers { "burn layers" } else { "fused" },
                 "batch_size": batch_size,
                 "epoch": epochs,
                 "data_dir": located.dir,
                 "total_seconds": split.total(),
+                "launches_per_step": split.launches.per_step(split.steps),
                 "seconds": split,
             }))
         }

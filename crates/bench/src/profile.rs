@@ -5,20 +5,27 @@
 //! device at each boundary so a GPU's queued work is charged to the phase
 //! that queued it.
 //!
+//! On a CubeCL device (wgpu) it also counts the kernel launches each phase
+//! issues ([`Launches`]), through CubeCL's launch observer: with Burn's fusion
+//! the launches happen when the queued work is flushed, which the sync at
+//! each boundary does, so they too are charged to the phase that queued them.
+//!
 //! What `train`'s loop adds on top of these phases (Burn's event processor,
 //! metric loggers, renderer, checkpoints), less what it saves by building
 //! batches on another thread, is the difference between `train`'s epoch time
 //! and [`Split::total`]; `scripts/bench/run.py` prints it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
-use data::{MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES};
+use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
+use data::{MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES, ResidentBatcher};
 use model::{Backend, EVAL_BATCH_SIZE, FusedAdam, MlpConfig, Tally, evaluate};
 use serde::Serialize;
 
@@ -32,6 +39,12 @@ pub struct ProfileSettings {
     /// Adam step size.
     pub learning_rate: f64,
     pub seed: u64,
+    /// Training batches per epoch at most (all of them when `None`).
+    pub max_steps: Option<usize>,
+    /// Burn's own path instead of this project's: the network layer by
+    /// layer, Burn's `Adam`, batches built on the host. To measure what the
+    /// fused path saves, in the same binary on the same device.
+    pub burn_layers: bool,
 }
 
 /// Seconds spent in each phase over one epoch of the training split plus one
@@ -53,6 +66,49 @@ pub struct Split {
     pub metrics: f64,
     /// The evaluation pass over the test split, as `train` runs it after each epoch.
     pub evaluation: f64,
+    /// Kernel launches in each phase over the epoch (none on flex and ndarray).
+    pub launches: Launches,
+}
+
+/// Kernel launches issued on a CubeCL device in each phase of a [`Split`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Launches {
+    pub data: usize,
+    pub forward: usize,
+    pub backward: usize,
+    pub optimizer: usize,
+    pub metrics: usize,
+    pub evaluation: usize,
+}
+
+impl Launches {
+    /// Launches of one training step (the evaluation pass apart), averaged.
+    pub fn per_step(&self, steps: usize) -> f64 {
+        (self.data + self.forward + self.backward + self.optimizer + self.metrics) as f64
+            / steps.max(1) as f64
+    }
+}
+
+/// Counts every kernel launch while installed.
+#[derive(Default)]
+struct LaunchCounter {
+    launched: AtomicUsize,
+    /// The count at the last [`lap`](Self::lap).
+    lapped: AtomicUsize,
+}
+
+impl LaunchObserver for LaunchCounter {
+    fn launched(&self, _kernel: &'static str) {
+        self.launched.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl LaunchCounter {
+    /// Launches since the last lap.
+    fn lap(&self) -> usize {
+        let now = self.launched.load(Ordering::Relaxed);
+        now - self.lapped.swap(now, Ordering::Relaxed)
+    }
 }
 
 impl Split {
@@ -77,38 +133,69 @@ pub fn profile_epochs(
     let mut model = settings.model.init(&train_device);
     // The tutorial's Adam (configs/default.toml), as `train` builds it.
     let adam = config::Adam::default();
-    let mut optimizer =
-        FusedAdam::new(settings.backend, adam.beta1, adam.beta2, adam.epsilon).init();
-    let loader = DataLoaderBuilder::new(MnistBatcher)
-        .batch_size(settings.batch_size)
-        .shuffle(settings.seed)
-        .set_device(device.clone())
-        .build(MnistDataset::new(train));
+    let mut optimizer = if settings.burn_layers {
+        AdamConfig::new()
+            .with_beta_1(adam.beta1)
+            .with_beta_2(adam.beta2)
+            .with_epsilon(adam.epsilon)
+            .init()
+    } else {
+        FusedAdam::new(settings.backend, adam.beta1, adam.beta2, adam.epsilon).init()
+    };
+    // As `train` builds its batches: on the GPU gathered from the split
+    // uploaded once, elsewhere normalised on the host.
+    let loader: Arc<dyn DataLoader<MnistBatch>> = match settings.backend {
+        Backend::Wgpu if !settings.burn_layers => {
+            DataLoaderBuilder::new(ResidentBatcher::new(Arc::clone(&train)))
+                .batch_size(settings.batch_size)
+                .shuffle(settings.seed)
+                .set_device(device.clone())
+                .build(MnistDataset::new(train))
+        }
+        _ => DataLoaderBuilder::new(MnistBatcher)
+            .batch_size(settings.batch_size)
+            .shuffle(settings.seed)
+            .set_device(device.clone())
+            .build(MnistDataset::new(train)),
+    };
     let sync = || device.sync().context("the device failed while profiling");
+    let counter = Arc::new(LaunchCounter::default());
+    let _observing = LaunchObservation::new(counter.clone());
 
     let mut splits = Vec::with_capacity(epochs);
     for _ in 0..epochs {
         let mut split = Split::default();
         let mut outputs = Vec::new();
+        let launches = &mut split.launches;
         let mut clock = Instant::now();
-        for batch in loader.iter() {
+        counter.lap();
+        let steps = settings.max_steps.unwrap_or(usize::MAX);
+        for batch in loader.iter().take(steps) {
             let batch = batch.context("the training loader failed")?;
             sync()?;
             split.data += lap(&mut clock);
+            launches.data += counter.lap();
 
-            let forward = model.forward_loss(batch);
+            let forward = if settings.burn_layers {
+                model.forward_loss_layers(batch)
+            } else {
+                model.forward_loss(batch)
+            };
             sync()?;
             split.forward += lap(&mut clock);
+            launches.forward += counter.lap();
 
             let output = forward.output();
             let gradients = forward.loss.backward();
             sync()?;
             split.backward += lap(&mut clock);
+            launches.backward += counter.lap();
 
             let gradients = GradientsParams::from_grads(gradients, &model);
             model = optimizer.step(settings.learning_rate, model, gradients);
             sync()?;
             split.optimizer += lap(&mut clock);
+            launches.optimizer += counter.lap();
 
             outputs.push(output);
             split.metrics += lap(&mut clock);
@@ -116,6 +203,7 @@ pub fn profile_epochs(
         }
         Tally::read(&outputs).context("cannot read the losses back from the device")?;
         split.metrics += lap(&mut clock);
+        split.launches.metrics += counter.lap();
         evaluate(
             &model.valid(),
             Arc::clone(&test),
@@ -125,6 +213,7 @@ pub fn profile_epochs(
         )
         .context("cannot read the evaluation back from the device")?;
         split.evaluation = lap(&mut clock);
+        split.launches.evaluation = counter.lap();
         splits.push(split);
     }
     Ok(splits)

@@ -26,6 +26,8 @@ pub mod npm;
 pub mod own_image;
 #[cfg(feature = "burn")]
 pub mod prefetch;
+#[cfg(feature = "burn")]
+pub mod resident;
 pub mod synthetic;
 
 pub use atomic::{write_atomic, write_new};
@@ -42,3 +44,5 @@ pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_d
 pub use own_image::{ImageError, decode_digit, png_bytes, read_digit};
 #[cfg(feature = "burn")]
 pub use prefetch::Prefetch;
+#[cfg(feature = "burn")]
+pub use resident::ResidentBatcher;

@@ -115,9 +115,16 @@ impl Mlp {
     /// Keras's `SparseCategoricalCrossentropy(from_logits=True)`) and the
     /// correct count. One fused operation on flex.
     pub fn forward_loss(&self, batch: MnistBatch) -> BatchLoss {
-        if let Some(network) = self.fused_network(&batch.images) {
-            return fused::cross_entropy(batch.images, network, batch.targets);
+        match self.fused_network(&batch.images) {
+            Some(network) => fused::cross_entropy(batch.images, network, batch.targets),
+            None => self.forward_loss_layers(batch),
         }
+    }
+
+    /// [`forward_loss`](Self::forward_loss) as Burn composes it, one layer
+    /// and one loss operation at a time: the path on ndarray, and what
+    /// `bench profile --burn-layers` measures the fused path against.
+    pub fn forward_loss_layers(&self, batch: MnistBatch) -> BatchLoss {
         let logits = self.forward_layers(batch.images); // [B, 10]
         let loss = CrossEntropyLossConfig::new()
             .init(&logits.device())

@@ -9,21 +9,13 @@ use burn::backend::TensorMetadata;
 use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 
-use super::kernels::{self, LayerView};
+use super::autodiff::{Gradient, Kernels, Pass};
+use super::kernels::{self, LayerView, Tape};
 use super::{FusedMlpOps, Network};
 
 impl FusedMlpOps for Flex {
     fn fused_mlp_logits(x: FlexTensor, network: Network<Self>) -> FlexTensor {
-        let host = HostNetwork::new(&x, &network);
-        let (logits, _) = kernels::forward(
-            &host.x,
-            host.batch,
-            &host.layers(),
-            network.activation,
-            &host.keep(),
-            false,
-        );
-        tensor(logits, [host.batch, host.classes()])
+        Self::pass(x, network, None, false).output
     }
 
     fn fused_mlp_cross_entropy(
@@ -31,27 +23,132 @@ impl FusedMlpOps for Flex {
         network: Network<Self>,
         targets: FlexTensor,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let pass = Self::pass(x, network, Some(targets), false);
+        let (logits, correct) = pass
+            .extra
+            .expect("the loss head returns logits and a count");
+        (pass.output, logits, correct)
+    }
+}
+
+/// What the node's output is.
+#[derive(Clone, Debug)]
+pub(crate) enum Head {
+    /// The logits themselves, `[B, C]`.
+    Logits,
+    /// The mean cross-entropy `[1]`; the backward pass needs the softmax.
+    CrossEntropy {
+        probabilities: Vec<f32>,
+        targets: Vec<usize>,
+    },
+}
+
+/// What the backward pass needs, kept in the graph until it runs.
+#[derive(Clone, Debug)]
+pub(crate) struct State {
+    x: FlexTensor,
+    weights: Vec<FlexTensor>,
+    biases: Vec<FlexTensor>,
+    tape: Tape,
+    head: Head,
+}
+
+impl Kernels for Flex {
+    type Saved = State;
+
+    fn pass(
+        x: FlexTensor,
+        network: Network<Self>,
+        targets: Option<FlexTensor>,
+        record: bool,
+    ) -> Pass<Self> {
+        let targets = targets.as_ref().map(class_indices);
         let host = HostNetwork::new(&x, &network);
-        let (logits, _) = kernels::forward(
+        let (logits, tape) = kernels::forward(
             &host.x,
             host.batch,
             &host.layers(),
             network.activation,
             &host.keep(),
-            false,
+            record,
         );
-        let head = kernels::cross_entropy(&logits, host.classes(), &class_indices(&targets));
-        (
-            tensor(vec![head.loss], [1]),
-            tensor(logits, [host.batch, host.classes()]),
-            tensor(vec![head.correct as f32], [1]),
-        )
+        let shape = [host.batch, host.classes()];
+        let (output, extra, head) = match targets {
+            None => (tensor(logits, shape), None, Head::Logits),
+            Some(targets) => {
+                let ce = kernels::cross_entropy(&logits, host.classes(), &targets);
+                let extra = (tensor(logits, shape), tensor(vec![ce.correct as f32], [1]));
+                let head = Head::CrossEntropy {
+                    probabilities: ce.probabilities,
+                    targets,
+                };
+                (tensor(vec![ce.loss], [1]), Some(extra), head)
+            }
+        };
+        drop(host);
+        let saved = tape.map(|tape| State {
+            x,
+            weights: network.weights,
+            biases: network.biases,
+            tape,
+            head,
+        });
+        Pass {
+            output,
+            extra,
+            saved,
+        }
+    }
+
+    fn gradients(state: State, upstream: FlexTensor, input: bool) -> Gradient<Self> {
+        let x = slice(&state.x);
+        let batch = state.x.shape()[0];
+        let weights: Vec<_> = state.weights.iter().map(slice).collect();
+        let biases: Vec<_> = state.biases.iter().map(slice).collect();
+        let layers: Vec<LayerView<'_>> = weights
+            .iter()
+            .zip(&biases)
+            .map(|(weight, bias)| LayerView {
+                weight,
+                bias,
+                inputs: weight.len() / bias.len(),
+                outputs: bias.len(),
+            })
+            .collect();
+        let classes = layers.last().expect("at least one layer").outputs;
+        let grad_logits = match state.head {
+            Head::Logits => slice(&upstream).into_owned(),
+            Head::CrossEntropy {
+                probabilities,
+                targets,
+            } => {
+                let scale = slice(&upstream)[0];
+                kernels::cross_entropy_grad(probabilities, classes, &targets, scale)
+            }
+        };
+        let (params, input_grad) =
+            kernels::backward(grad_logits, &x, batch, &layers, &state.tape, input);
+        Gradient {
+            input: input_grad.map(|grad| tensor(grad, [batch, layers[0].inputs])),
+            weights: params
+                .weights
+                .into_iter()
+                .zip(&layers)
+                .map(|(grad, layer)| tensor(grad, [layer.inputs, layer.outputs]))
+                .collect(),
+            biases: params
+                .biases
+                .into_iter()
+                .zip(&layers)
+                .map(|(grad, layer)| tensor(grad, [layer.outputs]))
+                .collect(),
+        }
     }
 }
 
 /// A network's tensors as host slices (borrowed when contiguous, which
 /// parameters and batches always are).
-pub(super) struct HostNetwork<'a> {
+struct HostNetwork<'a> {
     pub x: Cow<'a, [f32]>,
     pub batch: usize,
     weights: Vec<Cow<'a, [f32]>>,
@@ -166,7 +263,7 @@ pub(crate) fn tensor<S: Into<Shape>>(values: Vec<f32>, shape: S) -> FlexTensor {
 ///
 /// # Panics
 /// On a negative index (the loss would be meaningless).
-pub(super) fn class_indices(targets: &FlexTensor) -> Vec<usize> {
+fn class_indices(targets: &FlexTensor) -> Vec<usize> {
     let targets = targets.to_contiguous();
     macro_rules! indices {
         ($element:ty) => {

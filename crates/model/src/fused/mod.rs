@@ -1,26 +1,29 @@
-//! The whole network as one Burn operation on flex: forward and backward of
-//! every `Linear` layer, activation and dropout, and (for training) the
-//! softmax cross-entropy, in one call and, on the autodiff device, one graph
-//! node whose backward pass registers every weight and bias gradient.
+//! The whole network as one Burn operation on flex and on the GPU (wgpu):
+//! forward and backward of every `Linear` layer, activation and dropout, and
+//! (for training) the softmax cross-entropy, in one call and, on the autodiff
+//! device, one graph node whose backward pass registers every weight and bias
+//! gradient.
 //!
 //! ```text
 //! Mlp::forward(images [B, 784])         -> logits [B, 10]           (infer, evaluate, serve)
 //! Mlp::forward_loss(images, targets)    -> loss [1], logits, correct (the training step)
 //! ```
 //!
-//! It is a Burn backend extension (`#[backend_extension(Autodiff, Flex)]`):
+//! It is a Burn backend extension (`#[backend_extension(Autodiff, Flex, Cube)]`):
 //! [`flex.rs`](flex) runs the kernels of [`kernels`] on flex's host memory;
-//! [`autodiff.rs`](autodiff) records the node and its hand-written backward
-//! pass. Burn's macro takes a fixed list of tensors per operation, while the
+//! [`cube.rs`](cube) runs the same arithmetic as tensor programs on the GPU
+//! (Burn's CubeCL backend, which wgpu is); [`autodiff.rs`](autodiff) records
+//! the node and its hand-written backward pass over either. Burn's macro takes a fixed list of tensors per operation, while the
 //! network has any number of layers: [`Network`] carries them as vectors
 //! across Burn's dispatch layer, with the `ExtensionType` written out by hand
 //! (the derive handles single tensor fields only).
 //!
 //! The `Mlp` module keeps its `Linear` layers, so records, checkpoints and
-//! exports are unchanged. ndarray and wgpu never reach this module: the model
-//! takes Burn's layer-by-layer path there ([`supports`] decides, at run time).
+//! exports are unchanged. ndarray never reaches this module: the model takes
+//! Burn's layer-by-layer path there ([`supports`] decides, at run time).
 
 mod autodiff;
+mod cube;
 pub(crate) mod flex;
 pub mod kernels;
 mod network;
@@ -28,16 +31,17 @@ mod network;
 mod tests;
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::tensor::{DType, Device, Int, Tensor};
 
 pub use network::Network;
 
 use crate::step::BatchLoss;
 
-/// The fused operations. Implemented for flex and for the autodiff backend on
-/// flex; Burn's dispatch picks the implementation from the tensors' backend.
-#[backend_extension(Autodiff, Flex)]
+/// The fused operations. Implemented for flex, for Burn's CubeCL backend
+/// (wgpu) and for the autodiff backend on either; Burn's dispatch picks the
+/// implementation from the tensors' backend.
+#[backend_extension(Autodiff, Flex, Cube)]
 pub trait FusedMlpOps: Backend {
     /// Logits `[B, C]` of `x` (`[B, I]`) through the network.
     fn fused_mlp_logits(
@@ -57,9 +61,13 @@ pub trait FusedMlpOps: Backend {
 }
 
 /// Whether the fused operations can run on `tensor`'s device and dtype: flex
-/// (with or without autodiff) and `f32`.
+/// or a CubeCL device such as wgpu's (with or without autodiff), and `f32`.
 pub fn supports(device: &Device, dtype: DType) -> bool {
-    *device == Device::flex() && dtype == DType::F32
+    let cube = matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::Cube(_)
+    );
+    (cube || *device == Device::flex()) && dtype == DType::F32
 }
 
 /// Logits of `images` through `network`, as one operation.

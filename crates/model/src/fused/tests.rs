@@ -234,3 +234,191 @@ fn other_backends_take_the_layer_path() {
     assert!(model.fused_network(&images).is_none());
     assert_eq!(model.forward(images).dims(), [2, 10]);
 }
+
+/// The fused path on the GPU (wgpu; Mesa's lavapipe on a machine without
+/// one) against the fused path on flex: the same network, batches and
+/// dropout masks on both, three Adam steps (the device's Adam on wgpu, the
+/// host's on flex), and at each the logits, loss and every gradient within
+/// 1e-4 (relative, plus 1e-4 of the tensor's largest value: float sums in
+/// another order, compounded over the steps). Skipped without a Vulkan
+/// adapter, except under `CI=true`, where that fails.
+mod on_wgpu {
+    use super::*;
+    use crate::{Backend, BackendDevice, FusedAdam};
+    use burn::module::Module;
+    use burn::optim::ModuleOptimizer;
+    use burn::store::ModuleRecord;
+
+    fn wgpu() -> Option<Device> {
+        match Backend::Wgpu.device() {
+            Ok(device) => Some(device.autodiff()),
+            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true needs a Vulkan adapter (mesa-vulkan-drivers): {error}")
+            }
+            Err(error) => {
+                eprintln!("skipping the wgpu check: {error}");
+                None
+            }
+        }
+    }
+
+    /// `fused` within 1e-4 of `reference`, relative to each value and to the
+    /// tensor's largest.
+    fn assert_near<const D: usize>(what: &str, fused: Tensor<D>, reference: Tensor<D>) {
+        assert_eq!(fused.dims(), reference.dims(), "{what}: shapes");
+        let (fused, reference) = (values(fused), values(reference));
+        let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (index, (a, b)) in fused.iter().zip(&reference).enumerate() {
+            let tolerance = 1e-4 * (b.abs() + scale) + f32::MIN_POSITIVE;
+            assert!((a - b).abs() <= tolerance, "{what}[{index}]: {a} vs {b}");
+        }
+    }
+
+    /// `tensor`'s values on `device`.
+    fn moved<const D: usize>(tensor: &Tensor<D>, device: &Device) -> Tensor<D> {
+        Tensor::from_data(tensor.clone().into_data(), device)
+    }
+
+    /// The GPU model with `model`'s weights.
+    fn copy_to(model: &Mlp, config: &MlpConfig, gpu: &Device) -> Mlp {
+        let bytes = model.clone().into_record().into_bytes().unwrap();
+        config
+            .init(gpu)
+            .load_record(ModuleRecord::from_bytes(bytes).unwrap())
+    }
+
+    /// Three steps of flex's Adam; at each, the GPU's fused pass on the same
+    /// weights (copied over: Adam's step is about the learning rate for any
+    /// gradient far above epsilon, so two devices' rounding of a small
+    /// gradient would otherwise grow into differences of the step size).
+    fn check(config: MlpConfig, size: usize, gpu: &Device) {
+        let what = format!("{} batch {size} on wgpu", config.describe());
+        let cpu = Device::flex().autodiff();
+        let mut model: Mlp = config.init(&cpu);
+        let mut adam = FusedAdam::new(Backend::Flex, 0.9, 0.999, 1e-7).init();
+        for step in 0..3 {
+            let what = format!("{what}, step {step}");
+            let copy = copy_to(&model, &config, gpu);
+            let batch = batch(size, &cpu);
+            let masks = masks(&model, size, config.dropout, &cpu);
+            let gpu_masks: Vec<Tensor<2>> = masks.iter().map(|mask| moved(mask, gpu)).collect();
+            let reference = cross_entropy(
+                batch.images.clone(),
+                network(&model, &masks, config.dropout),
+                batch.targets.clone(),
+            );
+            let fused = cross_entropy(
+                moved(&batch.images, gpu),
+                network(&copy, &gpu_masks, config.dropout),
+                Tensor::<1, Int>::from_data(batch.targets.clone().into_data(), gpu),
+            );
+            let grads = reference.loss.backward();
+            let gpu_grads = fused.loss.backward();
+            assert_near(&format!("{what}: logits"), fused.logits, reference.logits);
+            assert_near(&format!("{what}: loss"), fused.loss, reference.loss);
+            assert_eq!(
+                values(fused.correct),
+                values(reference.correct),
+                "{what}: correct"
+            );
+            for (index, (layer, gpu_layer)) in model.layers().iter().zip(copy.layers()).enumerate()
+            {
+                let gpu_bias = gpu_layer.bias.as_ref().unwrap();
+                let bias = layer.bias.as_ref().unwrap();
+                assert_near(
+                    &format!("{what}: layer {index} weight gradient"),
+                    moved(&gpu_layer.weight.grad(&gpu_grads).unwrap(), &Device::flex()),
+                    layer.weight.grad(&grads).unwrap(),
+                );
+                assert_near(
+                    &format!("{what}: layer {index} bias gradient"),
+                    moved(&gpu_bias.grad(&gpu_grads).unwrap(), &Device::flex()),
+                    bias.grad(&grads).unwrap(),
+                );
+            }
+            let grads = GradientsParams::from_grads(grads, &model);
+            model = adam.step(0.01, model, grads);
+        }
+    }
+
+    /// The device's Adam against the host's: the same weights and the same
+    /// gradients on both, three steps; the weights agree to float rounding.
+    #[test]
+    fn device_adam_matches_the_host_s() {
+        let Some(gpu) = wgpu() else { return };
+        let config = MlpConfig::new().with_hidden(vec![24, 24]);
+        let cpu = Device::flex().autodiff();
+        let mut model: Mlp = config.init(&cpu);
+        let mut copy = copy_to(&model, &config, &gpu);
+        let mut host = FusedAdam::new(Backend::Flex, 0.9, 0.999, 1e-7).init();
+        let mut device: ModuleOptimizer = FusedAdam::new(Backend::Wgpu, 0.9, 0.999, 1e-7).init();
+        let inner = gpu.clone().inner();
+        for step in 0..3 {
+            let images = Tensor::<2>::random([16, 784], Distribution::Default, &cpu);
+            let loss = model.forward(images).powi_scalar(2).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            // The same gradients on the GPU, by parameter.
+            let mut gpu_grads = GradientsParams::new();
+            for (layer, gpu_layer) in model.layers().iter().zip(copy.layers()) {
+                let weight: Tensor<2> = grads.get(layer.weight.id).unwrap();
+                gpu_grads.register(gpu_layer.weight.id, moved(&weight, &inner));
+                let bias = layer.bias.as_ref().unwrap();
+                let gpu_bias = gpu_layer.bias.as_ref().unwrap();
+                let bias_grad: Tensor<1> = grads.get(bias.id).unwrap();
+                gpu_grads.register(gpu_bias.id, moved(&bias_grad, &inner));
+            }
+            model = host.step(0.01, model, grads);
+            copy = device.step(0.01, copy, gpu_grads);
+            for (index, (layer, gpu_layer)) in model.layers().iter().zip(copy.layers()).enumerate()
+            {
+                assert_near(
+                    &format!("step {step}: layer {index} weights after Adam"),
+                    moved(&gpu_layer.weight.val(), &Device::flex()),
+                    layer.weight.val(),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matches_flex_for_every_activation_depth_dropout_and_batch_size() {
+        let Some(gpu) = wgpu() else { return };
+        let activations = [
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Gelu,
+            Activation::LeakyRelu,
+        ];
+        for activation in activations {
+            for depth in 0..=4 {
+                for dropout in [0.0, 0.3] {
+                    for size in [1, 7, 32] {
+                        let config = MlpConfig::new()
+                            .with_hidden(vec![24; depth])
+                            .with_activation(activation)
+                            .with_dropout(dropout);
+                        check(config, size, &gpu);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The logits-only node on the GPU, inference and training devices: the
+    /// fused network is taken, and agrees with Burn's layers there.
+    #[test]
+    fn logits_match_burns_layers_on_the_gpu() {
+        let Some(gpu) = wgpu() else { return };
+        for device in [gpu.clone().inner(), gpu] {
+            let model = MlpConfig::new().with_hidden(vec![16, 8]).init(&device);
+            let images = Tensor::<2>::random([7, 784], Distribution::Default, &device);
+            assert!(model.fused_network(&images).is_some());
+            assert_near(
+                "wgpu logits",
+                model.forward(images.clone()),
+                model.forward_layers(images),
+            );
+        }
+    }
+}
