@@ -11,6 +11,11 @@ pub enum ConfigError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error(
+        "config {path} is larger than {} bytes: not a config file",
+        crate::MAX_CONFIG_BYTES
+    )]
+    TooLarge { path: PathBuf },
     #[error("{path}:{line}: {message} (in `{text}`)")]
     Parse {
         path: PathBuf,

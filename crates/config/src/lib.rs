@@ -66,6 +66,23 @@ pub struct TrainConfig {
     pub augment: AugmentSection,
 }
 
+/// Whether `name` can name a run or a sweep: one directory inside the
+/// artifacts directory, never a path out of it (no separator, no `..`).
+pub fn is_dir_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// What [`is_dir_name`] accepts, as the end of a message.
+pub const DIR_NAME_EXPECTED: &str =
+    "expected a directory name of letters, digits, '.', '_' or '-', not starting with '.'";
+
+/// The largest config file read, in bytes (the example configs are under 2 KB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -87,11 +104,26 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Reads and checks a TOML config file.
+    /// Reads and checks a TOML config file of at most [`MAX_CONFIG_BYTES`]
+    /// (`/dev/zero` or a misnamed data file is refused after that many bytes,
+    /// not read until memory runs out).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        use std::io::Read;
+        let read_error = |error| ConfigError::Read {
             path: path.to_path_buf(),
             error,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|error| {
+            read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, error))
         })?;
         Self::parse(&text, path)
     }
@@ -143,6 +175,11 @@ impl TrainConfig {
             assignment: data::one_line(assignment),
             message: data::one_line(&message),
         };
+        if assignment.contains(['\n', '\r']) {
+            return Err(error(
+                "a line break in the value; give each KEY=VALUE its own --set".into(),
+            ));
+        }
         let (key, text) = assignment.split_once('=').ok_or_else(|| {
             error("expected KEY=VALUE, e.g. optimizer.learning_rate=0.005".into())
         })?;
@@ -184,17 +221,11 @@ impl TrainConfig {
         let invalid = |key, value: &dyn std::fmt::Display, expected: &str| {
             Err(ConfigError::invalid(origin, key, value, expected))
         };
-        let name_ok = !self.run_name.is_empty()
-            && !self.run_name.starts_with('.')
-            && self
-                .run_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !name_ok {
+        if !is_dir_name(&self.run_name) {
             return invalid(
                 "run_name",
                 &format!("{:?}", self.run_name),
-                "expected a directory name of letters, digits, '.', '_' or '-', not starting with '.'",
+                DIR_NAME_EXPECTED,
             );
         }
         if self.artifacts.as_os_str().is_empty() {

@@ -1,5 +1,7 @@
 //! Atomic file writes: a reader sees the old file or the whole new one, never a
-//! half-written file, even if the program dies mid-write.
+//! half-written file, even if the program dies mid-write; and [`exchange`],
+//! which swaps two directories so that one replaces the other with no moment
+//! where neither is there.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -15,6 +17,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// itself, so a file that appears meanwhile is not replaced either.
 pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_via_temporary(path, bytes, false)
+}
+
+/// Swaps the directory entries `a` and `b`, which must both exist. On Linux
+/// in one step (`renameat2` with `RENAME_EXCHANGE`): a reader or a kill sees
+/// one state or the other. Elsewhere by three renames through a name beside
+/// `b`, which a kill can interrupt.
+pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |path: &Path| {
+            CString::new(path.as_os_str().as_bytes())
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))
+        };
+        let (a, b) = (c(a)?, c(b)?);
+        // SAFETY: both are valid NUL-terminated paths that outlive the call;
+        // AT_FDCWD makes them relative to the working directory, as std's
+        // own rename does.
+        let result = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if result == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut aside = b.as_os_str().to_owned();
+        aside.push(".exchange");
+        let aside = std::path::PathBuf::from(aside);
+        std::fs::rename(b, &aside)?;
+        if let Err(error) = std::fs::rename(a, b) {
+            let _ = std::fs::rename(&aside, b);
+            return Err(error);
+        }
+        std::fs::rename(&aside, a)
+    }
 }
 
 fn write_via_temporary(path: &Path, bytes: &[u8], replace: bool) -> io::Result<()> {
@@ -41,6 +89,21 @@ fn write_via_temporary(path: &Path, bytes: &[u8], replace: bool) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exchange_swaps_two_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for (path, text) in [(&a, "first"), (&b, "second")] {
+            std::fs::create_dir(path).unwrap();
+            std::fs::write(path.join("f"), text).unwrap();
+        }
+        exchange(&a, &b).unwrap();
+        assert_eq!(std::fs::read_to_string(a.join("f")).unwrap(), "second");
+        assert_eq!(std::fs::read_to_string(b.join("f")).unwrap(), "first");
+        let error = exchange(&a, &dir.path().join("absent")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn replaces_the_whole_file_and_leaves_no_temporary_behind() {

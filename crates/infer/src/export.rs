@@ -183,10 +183,17 @@ fn web_site(
     let cannot =
         |error: &dyn std::fmt::Display| anyhow::anyhow!("cannot write {}: {error}", out.display());
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
+    let prefix = format!(".{}.", name.as_deref().unwrap_or("site"));
+    remove_abandoned(parent, &prefix).map_err(|e| cannot(&e))?;
     let staging = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.as_deref().unwrap_or("site")))
+        .prefix(&prefix)
         .tempdir_in(parent)
         .map_err(|e| cannot(&e))?;
+    // Locked while this export lives, so that another export into the same
+    // place knows it is not abandoned.
+    let _lock = lock_dir(staging.path())
+        .map_err(|e| cannot(&e))?
+        .expect("a directory just made is nobody else's");
     let mut files: Vec<(PathBuf, Vec<u8>)> = ASSETS
         .iter()
         .map(|asset| (PathBuf::from(asset.name), asset.text.as_bytes().to_vec()))
@@ -230,9 +237,40 @@ fn samples(test: &MnistSplit) -> Vec<Sample> {
         .collect()
 }
 
-/// Renames the finished `staging` directory to `out`. An existing `out` is
-/// only replaced with `overwrite`: moved aside into a directory beside it,
-/// the new one renamed in, then the old one removed.
+/// What a killed export leaves beside `out`: its staging directories
+/// (`.<name>.XXXXXX`) and, from before exports swapped in one step, the
+/// directories old sites were moved aside into (`.replaced.XXXXXX`). Each is
+/// removed unless a live export holds its lock.
+fn remove_abandoned(parent: &Path, prefix: &str) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(parent)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with(prefix) || name.starts_with(".replaced.");
+        if !ours || !entry.file_type()?.is_dir() {
+            continue;
+        }
+        if let Some(_lock) = lock_dir(&entry.path())? {
+            std::fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive lock on the directory `dir` (released when the file is
+/// dropped, or by the system when the process dies); `None` if another
+/// process holds it.
+fn lock_dir(dir: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let file = std::fs::File::open(dir)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    }
+}
+
+/// Puts the finished `staging` directory in place as `out`. An existing
+/// `out` is only replaced with `overwrite`: the two are swapped
+/// ([`data::atomic::exchange`], in one step on Linux, so there is no moment
+/// without a site) and the old one, now at the staging path, is removed.
 fn replace_with(staging: tempfile::TempDir, out: &Path, overwrite: bool) -> std::io::Result<()> {
     let exists = out.symlink_metadata().is_ok();
     if exists && !overwrite {
@@ -241,27 +279,46 @@ fn replace_with(staging: tempfile::TempDir, out: &Path, overwrite: bool) -> std:
             "it appeared while the site was written; add --overwrite to replace it",
         ));
     }
-    let parent = staging
-        .path()
-        .parent()
-        .expect("made inside a directory")
-        .to_path_buf();
-    let aside = tempfile::Builder::new()
-        .prefix(".replaced.")
-        .tempdir_in(&parent)?;
-    let old = aside.path().join("old");
     if exists {
-        std::fs::rename(out, &old)?;
-    }
-    if let Err(error) = std::fs::rename(staging.path(), out) {
-        if exists {
-            // Put the old one back rather than lose it with `aside`.
-            let _ = std::fs::rename(&old, out);
+        data::atomic::exchange(staging.path(), out)?;
+        // `staging`'s path now holds what was at `out`: a site, or a file.
+        let old = staging.keep();
+        if old.is_dir() {
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::remove_file(&old)?;
         }
-        return Err(error);
+    } else {
+        std::fs::rename(staging.path(), out)?;
+        // The directory now lives on as `out`: nothing of it is left to remove.
+        let _ = staging.keep();
     }
-    // The directory now lives on as `out`: nothing of it is left to remove.
-    let _ = staging.keep();
-    drop(aside);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abandoned_staging_is_removed_and_a_live_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".site.dead01",
+            ".replaced.dead02",
+            ".site.live03",
+            ".other.keep04",
+        ] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let live = lock_dir(&dir.path().join(".site.live03")).unwrap().unwrap();
+        remove_abandoned(dir.path(), ".site.").unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".other.keep04", ".site.live03"]);
+        drop(live);
+    }
 }

@@ -295,6 +295,13 @@ fn an_existing_file_is_replaced_only_with_overwrite() {
     // The site replaces a site too, whole.
     let site = out.path().join("site");
     std::fs::write(site.join("stale.txt"), "from before").unwrap();
+    // What killed exports leave beside it is removed by the next export
+    // into the same place: a staging directory, and an old site moved aside
+    // (by exports before the swap was atomic).
+    for left in [".site.AbC123/ort", ".replaced.XyZ789/old/ort"] {
+        std::fs::create_dir_all(out.path().join(left)).unwrap();
+        std::fs::write(out.path().join(left).join("big.wasm"), vec![0u8; 1000]).unwrap();
+    }
     let data = run.data_dir();
     let extra = ["--data-dir", data.to_str().unwrap(), "--overwrite"];
     assert_success(&export("web", &run.dir(), &site, &extra));

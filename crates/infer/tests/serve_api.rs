@@ -489,3 +489,36 @@ fn the_page_can_run_the_model_in_the_browser() {
         assert_eq!(status, 404, "{path}: {error}");
     }
 }
+
+/// An upload between axum's default limit (2 MiB) and the server's (8 MiB)
+/// is read whole as multipart too, not only as a plain image body.
+#[test]
+fn a_3_mb_upload_is_accepted_as_multipart_as_it_is_as_an_image_body() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &[]);
+    // Noise does not compress: 1800 x 1800 gray levels make a 3.2 MB PNG.
+    let mut state = 12345u32;
+    let noise = image::GrayImage::from_fn(1800, 1800, |_, _| {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        image::Luma([(state >> 24) as u8])
+    });
+    let png = common::png(&noise);
+    assert!(png.len() > 3_000_000, "{} bytes", png.len());
+    let (status, plain) = server.post("/api/predict", "image/png", &png);
+    assert_eq!(status, 200, "{plain}");
+    let boundary = "XyZ123";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"noise.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&png);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (status, uploaded) = server.post(
+        "/api/predict",
+        &format!("multipart/form-data; boundary={boundary}"),
+        &form,
+    );
+    assert_eq!(status, 200, "{uploaded}");
+    assert_eq!(uploaded["probabilities"], plain["probabilities"]);
+}

@@ -330,3 +330,109 @@ fn beyond_the_connection_cap_a_fast_503_then_a_close_and_service_once_a_slot_fre
         started.elapsed().as_secs_f64() * 1e3
     );
 }
+
+/// A PNG of `side` x `side` 16-bit gray pixels that compresses to little:
+/// cheap to send, costly to decode (6000 x 6000 is 36 megapixels: about
+/// 106 MiB at the peak of decoding and shrinking it here).
+fn costly_png(side: u32) -> Vec<u8> {
+    let image = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(side, side, |x, y| {
+        image::Luma([if (x / 64 + y / 64) % 2 == 0 { 0 } else { 65535 }])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+/// Clients that send a costly image and hang up before the answer do not
+/// free their slot while its work goes on: with one slot, a prediction sent
+/// while the first upload is still decoding is answered 503, the uploads
+/// that follow are refused before their bodies are read, and the server's
+/// memory holds one decode at a time, not one per departed client.
+#[test]
+fn clients_that_hang_up_keep_their_slot_until_the_work_is_done() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &["--max-in-flight", "1", "--timeout", "30"]);
+    let address = server.address();
+    let png = costly_png(6000);
+    let head = format!(
+        "POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        png.len()
+    );
+    let rss_before = server.rss_kib();
+    // Each client sends the whole upload, waits 50 ms and leaves.
+    let hang_up = || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&png).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    hang_up();
+    let (status, answer, _) = predict(address, &pixels_body());
+    assert_eq!(
+        status, 503,
+        "the departed client's work freed its slot: {answer}"
+    );
+    for _ in 0..11 {
+        hang_up();
+    }
+    // Once the work is done, the slot is free again.
+    let started = Instant::now();
+    let status = loop {
+        let (status, _, _) = predict(address, &pixels_body());
+        if status != 503 || started.elapsed() > Duration::from_secs(20) {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 200);
+    let rss_peak = server.peak_rss_kib();
+    println!(
+        "12 costly uploads ({} KB each, 6000x6000 16-bit) whose clients left after 50 ms, \
+         --max-in-flight 1: the slot stayed taken; RSS {rss_before} -> {rss_peak} KiB peak; \
+         served again {:.2} s after the last",
+        png.len() / 1000,
+        started.elapsed().as_secs_f64()
+    );
+    // One decode at a time (about 106 MiB), not twelve (1.3 GB).
+    assert!(
+        rss_peak < rss_before + 700 * 1024,
+        "{rss_before} -> {rss_peak} KiB"
+    );
+}
+
+/// Eight bodies of 8 MiB of JSON pixels at once cost the server about their
+/// own size, not 15 times it: the array is counted, not kept (it was 116-129
+/// MiB a request).
+#[test]
+fn huge_json_bodies_cost_about_their_size() {
+    let run = TestRun::new();
+    let server = Server::start(&run, &["--max-in-flight", "8"]);
+    let address = server.address();
+    let zeros = "0,".repeat((super_limit() - 40) / 2);
+    let body = format!("{{\"pixels\": [{}0]}}", zeros);
+    assert!(body.len() <= super_limit(), "{}", body.len());
+    let rss_before = server.rss_kib();
+    let answers = burst(address, &body, 8);
+    for (status, answer, _) in &answers {
+        assert_eq!(*status, 400, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("pixels has 4194"),
+            "{answer}"
+        );
+    }
+    let rss_peak = server.peak_rss_kib();
+    println!("8 x 8 MiB JSON bodies at once: RSS {rss_before} KiB, peak {rss_peak} KiB");
+    assert!(
+        rss_peak < rss_before + 8 * 24 * 1024,
+        "{rss_before} -> {rss_peak} KiB"
+    );
+}
+
+/// The server's body limit, 8 MiB.
+fn super_limit() -> usize {
+    8 * 1024 * 1024
+}

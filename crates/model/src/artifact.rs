@@ -1,12 +1,19 @@
 //! The trained network on disk: `model.json` (the [`MlpConfig`], so a loader rebuilds
-//! exactly the architecture that was trained) next to `model.bpk` (the weights as a
-//! Burn burnpack record). Both are written atomically.
+//! exactly the architecture that was trained, and the size and SHA-256 of the
+//! weights saved with it) next to `model.bpk` (the weights as a Burn burnpack
+//! record). Both are written atomically, the weights first: `model.json` is the
+//! commit point, and every reader checks the weights against it, so a
+//! truncated, corrupted, swapped or appended-to `model.bpk` is refused with
+//! one line instead of being read (a flipped data bit used to give 92% and a
+//! test loss of inf, silently).
 
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::mlp::{Mlp, MlpConfig};
 
@@ -42,6 +49,16 @@ pub enum ModelError {
         classes: usize,
     },
     #[error(
+        "{path} is not the file {config} records ({expected}; found {found}): it changed or is \
+         corrupt"
+    )]
+    Changed {
+        path: PathBuf,
+        config: PathBuf,
+        expected: FileDigest,
+        found: FileDigest,
+    },
+    #[error(
         "{path} does not hold the weights of the {network} network that {config} describes: {reason}"
     )]
     Mismatch {
@@ -52,12 +69,44 @@ pub enum ModelError {
     },
 }
 
-/// Writes `model.json` and `model.bpk` into `dir`, which must exist.
-pub fn save_model(dir: &Path, config: &MlpConfig, model: &Mlp) -> Result<(), ModelError> {
-    let config_path = dir.join(MODEL_CONFIG_FILE);
-    let json = serde_json::to_vec_pretty(config).expect("a config of numbers and names serialises");
-    write(&config_path, &json)?;
+/// A file's size and SHA-256, as `model.json` (and a checkpoint's
+/// `latest.json`) record them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub bytes: u64,
+    /// Lowercase hex.
+    pub sha256: String,
+}
 
+impl FileDigest {
+    pub fn of(contents: &[u8]) -> Self {
+        Self {
+            bytes: contents.len() as u64,
+            sha256: format!("{:x}", Sha256::digest(contents)),
+        }
+    }
+}
+
+impl std::fmt::Display for FileDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes, SHA-256 {}", self.bytes, self.sha256)
+    }
+}
+
+/// What `model.json` holds: the [`MlpConfig`]'s fields and the weights' digest.
+#[derive(Serialize, Deserialize)]
+struct ModelFile {
+    #[serde(flatten)]
+    config: MlpConfig,
+    /// `model.bpk`'s; absent in runs saved before it was recorded, whose
+    /// weights are then read unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights: Option<FileDigest>,
+}
+
+/// Writes `model.bpk`, then `model.json` with the weights' digest, into
+/// `dir`, which must exist.
+pub fn save_model(dir: &Path, config: &MlpConfig, model: &Mlp) -> Result<(), ModelError> {
     let record_path = dir.join(MODEL_RECORD_FILE);
     let bytes = model
         .clone()
@@ -67,7 +116,65 @@ pub fn save_model(dir: &Path, config: &MlpConfig, model: &Mlp) -> Result<(), Mod
             path: record_path.clone(),
             reason: error.to_string(),
         })?;
-    write(&record_path, &bytes)
+    write(&record_path, &bytes)?;
+
+    let file = ModelFile {
+        config: config.clone(),
+        weights: Some(FileDigest::of(&bytes)),
+    };
+    let json = serde_json::to_vec_pretty(&file).expect("a config of numbers and names serialises");
+    write(&dir.join(MODEL_CONFIG_FILE), &json)
+}
+
+/// Checks that `dir` holds a whole saved model: `model.json` readable and
+/// valid, and `model.bpk` the file it records. Reads both files but builds
+/// no network.
+pub fn check_saved(dir: &Path) -> Result<MlpConfig, ModelError> {
+    let (json, record) = read_both(dir)?;
+    let file = parse(&json, dir)?;
+    check_digest(&file, &record, dir)?;
+    Ok(file.config)
+}
+
+fn read_both(dir: &Path) -> Result<(Vec<u8>, Vec<u8>), ModelError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|error| ModelError::Read { path, error })
+    };
+    Ok((read(MODEL_CONFIG_FILE)?, read(MODEL_RECORD_FILE)?))
+}
+
+/// `model.json`'s contents, checked.
+fn parse(json: &[u8], dir: &Path) -> Result<ModelFile, ModelError> {
+    let config_path = dir.join(MODEL_CONFIG_FILE);
+    let file: ModelFile = serde_json::from_slice(json).map_err(|error| ModelError::Config {
+        path: config_path.clone(),
+        reason: error.to_string(),
+    })?;
+    file.config
+        .validate()
+        .map_err(|reason| ModelError::Config {
+            path: config_path,
+            reason,
+        })?;
+    Ok(file)
+}
+
+/// `record` against the digest `file` records, if it records one.
+fn check_digest(file: &ModelFile, record: &[u8], dir: &Path) -> Result<(), ModelError> {
+    let Some(expected) = &file.weights else {
+        return Ok(());
+    };
+    let found = FileDigest::of(record);
+    if found != *expected {
+        return Err(ModelError::Changed {
+            path: dir.join(MODEL_RECORD_FILE),
+            config: dir.join(MODEL_CONFIG_FILE),
+            expected: expected.clone(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
@@ -80,12 +187,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 /// Reads the model saved in `dir` onto `device`: the architecture from `model.json`,
 /// then the weights from `model.bpk`, which must match it tensor for tensor.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
-    let read = |name: &str| {
-        let path = dir.join(name);
-        std::fs::read(&path).map_err(|error| ModelError::Read { path, error })
-    };
-    let json = read(MODEL_CONFIG_FILE)?;
-    let record = read(MODEL_RECORD_FILE)?;
+    let (json, record) = read_both(dir)?;
     model_from_bytes(&json, record, dir, device)
 }
 
@@ -99,14 +201,9 @@ pub fn model_from_bytes(
 ) -> Result<(Mlp, MlpConfig), ModelError> {
     let config_path = dir.join(MODEL_CONFIG_FILE);
     let record_path = dir.join(MODEL_RECORD_FILE);
-    let config: MlpConfig = serde_json::from_slice(json).map_err(|error| ModelError::Config {
-        path: config_path.clone(),
-        reason: error.to_string(),
-    })?;
-    config.validate().map_err(|reason| ModelError::Config {
-        path: config_path.clone(),
-        reason,
-    })?;
+    let file = parse(json, dir)?;
+    check_digest(&file, &record, dir)?;
+    let config = file.config;
     let mismatch = |reason: String| ModelError::Mismatch {
         path: record_path.clone(),
         config: config_path.clone(),
@@ -181,11 +278,62 @@ mod tests {
         assert!(error.contains("model.json"), "{error}");
     }
 
+    /// Any change to the weights after the save is refused with the file
+    /// and both digests: truncated, emptied, one bit flipped, 100 KB
+    /// appended, another run's weights.
     #[test]
-    fn a_corrupt_record_is_an_error() {
+    fn changed_weights_are_refused_against_model_json() {
         let dir = tempfile::tempdir().unwrap();
         let config = MlpConfig::new();
         save_model(dir.path(), &config, &config.init(&device())).unwrap();
+        let path = dir.path().join(MODEL_RECORD_FILE);
+        let saved = std::fs::read(&path).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        save_model(other.path(), &config, &config.init(&device())).unwrap();
+        let mut flipped = saved.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x40;
+        let mut appended = saved.clone();
+        appended.extend(vec![0u8; 100_000]);
+        for bytes in [
+            saved[..saved.len() / 2].to_vec(),
+            Vec::new(),
+            flipped,
+            appended,
+            std::fs::read(other.path().join(MODEL_RECORD_FILE)).unwrap(),
+        ] {
+            std::fs::write(&path, &bytes).unwrap();
+            for error in [
+                load_model(dir.path(), &device()).unwrap_err().to_string(),
+                check_saved(dir.path()).unwrap_err().to_string(),
+            ] {
+                assert!(
+                    error.contains("model.bpk is not the file")
+                        && error.contains("model.json records")
+                        && error.contains(&format!("found {} bytes, SHA-256 ", bytes.len()))
+                        && error.ends_with("it changed or is corrupt"),
+                    "{error}"
+                );
+            }
+        }
+        std::fs::write(&path, &saved).unwrap();
+        assert_eq!(check_saved(dir.path()).unwrap(), config);
+    }
+
+    /// A run saved before digests were recorded (model.json holds the
+    /// config alone) is read unchecked, and a corrupt record is still an
+    /// error from Burn's reader.
+    #[test]
+    fn a_run_without_a_digest_loads_and_a_corrupt_record_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = MlpConfig::new();
+        save_model(dir.path(), &config, &config.init(&device())).unwrap();
+        std::fs::write(
+            dir.path().join(MODEL_CONFIG_FILE),
+            serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap();
+        assert!(load_model(dir.path(), &device()).is_ok());
         let path = dir.path().join(MODEL_RECORD_FILE);
         for bytes in [
             b"not a record at all".to_vec(),

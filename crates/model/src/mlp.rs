@@ -124,6 +124,19 @@ impl MlpConfig {
             .with_dropout(section.dropout)
     }
 
+    /// About how many bytes training at `batch` images a step holds: every
+    /// parameter four times in `f32` (the weights, their gradients and Adam's
+    /// two moments) and every layer's outputs three times per image (the
+    /// output, the activation's slope and the gradient). A lower bound:
+    /// enough to refuse a network that cannot fit, before allocating it.
+    pub fn training_bytes(&self, batch: usize) -> u64 {
+        let units: u64 = self.sizes().iter().map(|&size| size as u64).sum();
+        let params = self.num_params() as u64;
+        (4 * params)
+            .saturating_add((batch as u64).saturating_mul(units).saturating_mul(3))
+            .saturating_mul(4)
+    }
+
     /// Number of trainable values (weights and biases). Sizes are capped by
     /// [`validate`](Self::validate), so this cannot overflow.
     pub fn num_params(&self) -> usize {
@@ -147,8 +160,8 @@ impl Mlp {
     /// applies log-softmax itself, which is stable where `log(softmax(x))` is not.
     /// Dropout acts only on an autodiff device, i.e. while the `Learner` trains.
     ///
-    /// On flex the whole network is one fused operation ([`crate::fused`]);
-    /// elsewhere it is [`forward_layers`](Self::forward_layers).
+    /// On flex and wgpu the whole network is one fused operation
+    /// ([`crate::fused`]); on ndarray it is [`forward_layers`](Self::forward_layers).
     pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
         match self.fused_network(&images) {
             Some(network) => fused::logits(images, network),
@@ -157,8 +170,8 @@ impl Mlp {
     }
 
     /// The forward pass as Burn composes it, one `Linear`, activation and
-    /// dropout at a time: the path on ndarray and wgpu, and the reference the
-    /// fused path is tested against.
+    /// dropout at a time: the path on ndarray, and the reference the fused
+    /// path is tested against.
     pub fn forward_layers(&self, images: Tensor<2>) -> Tensor<2> {
         let (output, hidden) = self.layers.split_last().expect("at least the output layer");
         let x = hidden.iter().fold(images, |x, layer| {
@@ -169,7 +182,7 @@ impl Mlp {
     }
 
     /// The network's tensors for the fused operations, when they can run on
-    /// `images` (flex, `f32`, every layer with a bias): the weights and biases,
+    /// `images` (flex or wgpu, `f32`, every layer with a bias): the weights and biases,
     /// and, while training with dropout, one keep factor per hidden layer drawn
     /// exactly as Burn's `Dropout` draws its mask.
     pub(crate) fn fused_network(&self, images: &Tensor<2>) -> Option<fused::Network<Dispatch>> {

@@ -12,35 +12,104 @@ use model::artifact::MODEL_RECORD_FILE;
 /// The resolved config of a run (file plus flags), as `train --resume` reads it.
 pub const CONFIG_FILE: &str = "config.toml";
 
+/// The lock file inside a run directory: held (an advisory lock, which the
+/// system releases when the process ends, however it ends) by the process
+/// training the run.
+pub const LOCK_FILE: &str = "train.lock";
+
 /// A run directory: `<artifacts>/<run_name>/`, claimed by this process or
-/// opened to resume.
+/// opened to resume, and locked by it until it is dropped, so that two
+/// processes never train one run.
 #[derive(Debug)]
 pub struct RunDir {
     path: PathBuf,
+    _lock: std::fs::File,
 }
+
+/// Inside a run that is to replace another when it finishes (`--overwrite`):
+/// the name of the run it replaces.
+const REPLACES_FILE: &str = "replaces";
 
 impl RunDir {
     /// Creates `<artifacts>/<name>/`, or `<name>-2`, `<name>-3`... when taken
-    /// (see [`create_numbered`]). With `overwrite`, an existing `<name>` is
-    /// deleted instead.
+    /// (see [`create_numbered`]). With `overwrite` and an earlier `<name>`,
+    /// the new run is built beside it, in `<artifacts>/.<name>.next/`, and
+    /// only [`finish`](Self::finish) puts it in the earlier one's place: a
+    /// run that fails, diverges or is killed leaves the earlier one as it
+    /// was. (A run being trained by another process is not replaced.)
     pub fn create(artifacts: &Path, name: &str, overwrite: bool) -> anyhow::Result<Self> {
         let first = artifacts.join(name);
-        if overwrite && first.exists() {
-            std::fs::remove_dir_all(&first)
-                .with_context(|| format!("cannot remove the earlier run {}", first.display()))?;
+        if !(overwrite && first.exists()) {
+            let path = create_numbered(artifacts, name, "run")?;
+            let lock = lock(&path)?;
+            return Ok(Self { path, _lock: lock });
         }
-        let path = create_numbered(artifacts, name, "run")?;
-        Ok(Self { path })
+        drop(lock(&first)?);
+        let staging = format!(".{name}.next");
+        remove_abandoned(artifacts, &staging)?;
+        let path = create_numbered(artifacts, &staging, "run")?;
+        let lock = lock(&path)?;
+        let run = Self { path, _lock: lock };
+        run.write(REPLACES_FILE, name.as_bytes())?;
+        Ok(run)
     }
 
-    /// An existing run directory, to resume.
+    /// An existing run directory, to resume; refused while another process
+    /// trains it.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         if !path.is_dir() {
             bail!("{} is not a run directory", path.display());
         }
         Ok(Self {
             path: path.to_path_buf(),
+            _lock: lock(path)?,
         })
+    }
+
+    /// Called once the run is complete: a run built to replace an earlier
+    /// one (see [`create`](Self::create)) now takes its place, in one step
+    /// where the system allows it, and the earlier one is removed. Other
+    /// runs stay where they are.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        let marker = self.path.join(REPLACES_FILE);
+        let name = match std::fs::read_to_string(&marker) {
+            Ok(name) => name,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", marker.display()));
+            }
+        };
+        let parent = self.path.parent().unwrap_or(Path::new("."));
+        let target = parent.join(name.trim());
+        std::fs::remove_file(&marker)
+            .with_context(|| format!("cannot remove {}", marker.display()))?;
+        let old = if target.exists() {
+            drop(lock(&target)?);
+            data::atomic::exchange(&self.path, &target).with_context(|| {
+                format!(
+                    "cannot put {} in place of {}",
+                    self.path.display(),
+                    target.display()
+                )
+            })?;
+            Some(std::mem::replace(&mut self.path, target))
+        } else {
+            std::fs::rename(&self.path, &target).with_context(|| {
+                format!(
+                    "cannot move {} to {}",
+                    self.path.display(),
+                    target.display()
+                )
+            })?;
+            self.path = target;
+            None
+        };
+        if let Some(old) = old {
+            std::fs::remove_dir_all(&old).with_context(|| {
+                format!("cannot remove the replaced run, now {}", old.display())
+            })?;
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -65,9 +134,58 @@ impl RunDir {
     }
 }
 
-/// The config `run` was started with (its `config.toml`).
+/// Removes the runs `<artifacts>/<staging>*` left by replacements that never
+/// finished (killed, failed), unless a process still holds one's lock.
+fn remove_abandoned(artifacts: &Path, staging: &str) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(artifacts) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with(staging);
+        if ours && path.is_dir() && lock(&path).is_ok() {
+            std::fs::remove_dir_all(&path).with_context(|| {
+                format!("cannot remove the abandoned replacement {}", path.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes the lock of the run directory `run`, or says who has it.
+fn lock(run: &Path) -> anyhow::Result<std::fs::File> {
+    let path = run.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{} is being trained by another process (it holds {}); wait for it to end",
+            run.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// The config `run` was started with (its `config.toml`). An empty one is
+/// an error: every key has a default, so it would read as the tutorial's
+/// config whatever the run was trained with.
 pub fn read_config(run: &Path) -> anyhow::Result<TrainConfig> {
-    Ok(TrainConfig::load(&run.join(CONFIG_FILE))?)
+    let path = run.join(CONFIG_FILE);
+    if std::fs::metadata(&path).is_ok_and(|meta| meta.len() == 0) {
+        anyhow::bail!(
+            "{} is empty: the run's config is lost, so it cannot be resumed or described",
+            path.display()
+        );
+    }
+    Ok(TrainConfig::load(&path)?)
 }
 
 /// Creates `<parent>/<name>/`, or `<name>-2`, `<name>-3`... when taken, and
@@ -146,9 +264,56 @@ mod tests {
             b"first"
         );
 
-        let again = RunDir::create(artifacts.path(), "tutorial", true).unwrap();
+        // The replacement is built beside the earlier run, which stays
+        // whole until the replacement finishes.
+        let earlier = first.path().to_path_buf();
+        drop(first); // (its lock released)
+        let mut again = RunDir::create(artifacts.path(), "tutorial", true).unwrap();
+        assert_eq!(again.path(), artifacts.path().join(".tutorial.next"));
+        again.write("marker", b"again").unwrap();
+        assert_eq!(std::fs::read(earlier.join("marker")).unwrap(), b"first");
+        again.finish().unwrap();
         assert_eq!(again.path(), artifacts.path().join("tutorial"));
-        assert!(!again.path().join("marker").exists());
+        assert_eq!(
+            std::fs::read(again.path().join("marker")).unwrap(),
+            b"again"
+        );
+        assert!(!again.path().join(REPLACES_FILE).exists());
+        assert!(!artifacts.path().join(".tutorial.next").exists());
+
+        // A replacement abandoned (killed: its lock is gone) is removed by
+        // the next one, and never replaces anything.
+        drop(again);
+        let abandoned = RunDir::create(artifacts.path(), "tutorial", true).unwrap();
+        drop(abandoned);
+        let next = RunDir::create(artifacts.path(), "tutorial", true).unwrap();
+        assert_eq!(next.path(), artifacts.path().join(".tutorial.next"));
+        assert_eq!(
+            std::fs::read_dir(artifacts.path()).unwrap().count(),
+            4,
+            "tutorial, -2, -3 and the one replacement"
+        );
+    }
+
+    #[test]
+    fn a_run_being_trained_cannot_be_opened_or_overwritten_by_another() {
+        let artifacts = tempfile::tempdir().unwrap();
+        let held = RunDir::create(artifacts.path(), "busy", false).unwrap();
+        for error in [
+            RunDir::open(held.path()).unwrap_err(),
+            RunDir::create(artifacts.path(), "busy", true).unwrap_err(),
+        ] {
+            let message = format!("{error:#}");
+            assert!(
+                message.contains("busy is being trained by another process (it holds ")
+                    && message.ends_with("train.lock); wait for it to end"),
+                "{message}"
+            );
+        }
+        assert!(held.path().is_dir());
+        drop(held);
+        let path = artifacts.path().join("busy");
+        assert!(RunDir::open(&path).is_ok());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! <run>/test.json        the final test figures                   TestSummary
 //! <run>/plots/*.png      the pictures                             plots::write_run_plots
 //! <run>/tensorboard/     TensorBoard's event files                TensorBoard
+//! <run>/train.lock       held by the process training the run      RunDir
 //! ```
 //!
 //! The model (`model.json`, `model.bpk`) is `model::artifact`'s, the
@@ -23,7 +24,7 @@ pub mod plots;
 mod summary;
 mod tensorboard;
 
-pub use dir::{CONFIG_FILE, RunDir, create_numbered, newest_run, read_config};
+pub use dir::{CONFIG_FILE, LOCK_FILE, RunDir, create_numbered, newest_run, read_config};
 pub use grad_norms::GradNorms;
 pub use metrics::EpochMetrics;
 pub use summary::TestSummary;

@@ -5,7 +5,8 @@
 //! <run>/checkpoint/optim-<e>.bpk      Adam's moments and step count   each file written to a
 //! <run>/checkpoint/scheduler-<e>.bpk  the learning-rate schedule      scratch file and renamed)
 //! <run>/checkpoint/latest.json        the newest epoch whose three files are all on disk,
-//!                                     with the metrics of every epoch up to it
+//!                                     with the metrics of every epoch up to it, the size
+//!                                     and SHA-256 of each file and the architecture
 //! <run>/checkpoint/best-model.bpk     with `keep_best`: the weights of the committed epoch
 //!                                     with the lowest validation loss
 //! ```
@@ -14,10 +15,14 @@
 //! three of an epoch are written and only then replaces `latest.json`
 //! (atomically): that is the commit point. The last two epochs are kept, so
 //! the one `latest.json` names is never deleted while the next is written.
+//! A resume checks every file against its record before Burn reads it, so a
+//! truncated, corrupted or swapped checkpoint is one line naming the file
+//! (it used to be a panic in Burn's loader, or a silent resume from another
+//! network's optimizer state).
 //! The data order needs no state: the shuffle of epoch e is a function of the
 //! seed and e ([`ResumedLoader`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +34,7 @@ use burn::tensor::Device;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{Deserialize, Serialize};
 
+use model::artifact::FileDigest;
 use run::EpochMetrics;
 
 use crate::progress::recorder::History;
@@ -50,6 +56,27 @@ pub struct Latest {
     pub epoch: usize,
     /// Metrics of epochs 1 to `epoch`.
     pub epochs: Vec<EpochMetrics>,
+    /// Size and SHA-256 of each file of the checkpoint, by name. Empty in
+    /// checkpoints written before they were recorded (then unchecked).
+    #[serde(default)]
+    pub files: BTreeMap<String, FileDigest>,
+    /// The network the checkpoint holds (`784-64-64-10 relu`), when recorded.
+    #[serde(default)]
+    pub architecture: Option<String>,
+}
+
+impl Latest {
+    /// Refuses a checkpoint of another network than `network` (`describe()`).
+    pub fn check_architecture(&self, network: &str, run_dir: &Path) -> anyhow::Result<()> {
+        match &self.architecture {
+            Some(recorded) if recorded != network => bail!(
+                "{} holds a checkpoint of the {recorded} network, but its config.toml describes \
+                 {network}",
+                run_dir.join(CHECKPOINT_DIR).join(LATEST_FILE).display()
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Records which parts of each epoch are saved and commits an epoch when all
@@ -59,17 +86,26 @@ pub struct EpochCommitter {
     history: History,
     saved: Mutex<HashMap<usize, Vec<&'static str>>>,
     keep_best: bool,
+    /// The network being trained, `describe()`d.
+    architecture: String,
 }
 
 impl EpochCommitter {
     /// With `keep_best`, each committed epoch with a lower validation loss
     /// than every epoch before it also becomes [`BEST_MODEL_FILE`].
-    pub fn new(run_dir: &Path, history: History, keep_best: bool) -> Arc<Self> {
+    /// `architecture` is recorded with each commit.
+    pub fn new(
+        run_dir: &Path,
+        history: History,
+        keep_best: bool,
+        architecture: String,
+    ) -> Arc<Self> {
         Arc::new(Self {
             dir: run_dir.join(CHECKPOINT_DIR),
             history,
             saved: Mutex::new(HashMap::new()),
             keep_best,
+            architecture,
         })
     }
 
@@ -126,7 +162,26 @@ impl EpochCommitter {
                     format!("cannot copy {} to {}", model.display(), best.display())
                 })?;
         }
-        let latest = Latest { epoch, epochs };
+        let mut names: Vec<String> = PARTS
+            .iter()
+            .map(|part| format!("{part}-{epoch}.bpk"))
+            .collect();
+        if self.dir.join(BEST_MODEL_FILE).is_file() {
+            names.push(BEST_MODEL_FILE.into());
+        }
+        let mut files = BTreeMap::new();
+        for name in names {
+            let path = self.dir.join(&name);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            files.insert(name, FileDigest::of(&bytes));
+        }
+        let latest = Latest {
+            epoch,
+            epochs,
+            files,
+            architecture: Some(self.architecture.clone()),
+        };
         let path = self.dir.join(LATEST_FILE);
         let json = serde_json::to_vec_pretty(&latest).expect("numbers serialise");
         data::write_atomic(&path, &json).with_context(|| format!("cannot write {}", path.display()))
@@ -217,6 +272,20 @@ pub fn read_latest(run_dir: &Path) -> anyhow::Result<Latest> {
             );
         }
     }
+    for (name, expected) in &latest.files {
+        let file = dir.join(name);
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let found = FileDigest::of(&bytes);
+        if found != *expected {
+            bail!(
+                "{} is not the file {} records ({expected}; found {found}): it changed or is \
+                 corrupt, so the run cannot resume from it",
+                file.display(),
+                path.display()
+            );
+        }
+    }
     remove_scratch_files(&dir)?;
     Ok(latest)
 }
@@ -301,8 +370,12 @@ mod tests {
         let run = tempfile::tempdir().unwrap();
         let history = History::default();
         history.lock().unwrap().extend([metrics(1), metrics(2)]);
-        let committer = EpochCommitter::new(run.path(), history, false);
-        std::fs::create_dir_all(run.path().join(CHECKPOINT_DIR)).unwrap();
+        let committer = EpochCommitter::new(run.path(), history, false, "784-8-10 relu".into());
+        let dir = run.path().join(CHECKPOINT_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        for part in PARTS {
+            std::fs::write(dir.join(format!("{part}-1.bpk")), part.as_bytes()).unwrap();
+        }
         committer.part_saved(1, "model").unwrap();
         committer.part_saved(1, "optim").unwrap();
         assert!(
@@ -312,33 +385,46 @@ mod tests {
                 .contains("no complete checkpoint")
         );
         committer.part_saved(1, "scheduler").unwrap();
-        // The record is written, but the .bpk files it names are not there.
+        let scratch = dir.join("model-2.bpk.77-0.tmp");
+        std::fs::write(&scratch, b"half").unwrap();
+        let latest = read_latest(run.path()).unwrap();
+        // Epoch 2 is in the history but not committed: only epoch 1's metrics.
+        assert_eq!(latest.epoch, 1);
+        assert_eq!(latest.epochs, vec![metrics(1)]);
+        assert_eq!(latest.files["optim-1.bpk"], FileDigest::of(b"optim"));
+        assert_eq!(latest.architecture.as_deref(), Some("784-8-10 relu"));
+        assert!(!scratch.exists(), "scratch files are removed");
+        latest
+            .check_architecture("784-8-10 relu", run.path())
+            .unwrap();
+        let error = latest
+            .check_architecture("784-32-10 relu", run.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "holds a checkpoint of the 784-8-10 relu network, but its config.toml \
+                            describes 784-32-10 relu"
+            ),
+            "{error}"
+        );
+
+        // A file swapped for another, or changed, is refused by name.
+        std::fs::copy(dir.join("model-1.bpk"), dir.join("optim-1.bpk")).unwrap();
+        let error = read_latest(run.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("optim-1.bpk is not the file")
+                && error.contains("found 5 bytes, SHA-256 ")
+                && error.ends_with("it changed or is corrupt, so the run cannot resume from it"),
+            "{error}"
+        );
+        // A file that is gone is named too.
+        std::fs::remove_file(dir.join("model-1.bpk")).unwrap();
         let error = read_latest(run.path()).unwrap_err().to_string();
         assert!(
             error.contains("names epoch 1, but") && error.contains("model-1.bpk is missing"),
             "{error}"
         );
-        for part in PARTS {
-            std::fs::write(
-                run.path()
-                    .join(CHECKPOINT_DIR)
-                    .join(format!("{part}-1.bpk")),
-                b"x",
-            )
-            .unwrap();
-        }
-        let scratch = run.path().join(CHECKPOINT_DIR).join("model-2.bpk.77-0.tmp");
-        std::fs::write(&scratch, b"half").unwrap();
-        let latest = read_latest(run.path()).unwrap();
-        // Epoch 2 is in the history but not committed: only epoch 1's metrics.
-        assert_eq!(
-            latest,
-            Latest {
-                epoch: 1,
-                epochs: vec![metrics(1)]
-            }
-        );
-        assert!(!scratch.exists(), "scratch files are removed");
     }
 
     #[test]

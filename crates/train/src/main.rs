@@ -32,6 +32,7 @@ struct Cli {
     /// was started with (only --data-dir and --plain may be given besides).
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
         "config", "overwrite", "epochs", "batch_size", "lr", "seed", "backend", "artifacts", "run_name",
+        "set",
     ])]
     resume: Option<PathBuf>,
     /// One line per epoch even when stdout is a terminal (no dashboard).

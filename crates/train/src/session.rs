@@ -48,17 +48,40 @@ pub enum Finished {
 pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
     let (config, resume) = match &options.resume {
         Some(run_dir) => {
+            // Locked first: a second process resuming the run is turned away
+            // before it reads (or tidies) the checkpoint the first is writing.
+            let run = RunDir::open(run_dir)?;
             let mut config = run::read_config(run_dir)?;
             config.apply(&options.overrides)?;
             let latest = checkpoint::read_latest(run_dir)?;
+            let network = model::MlpConfig::from_section(
+                &config.model,
+                data::IMAGE_PIXELS,
+                data::NUM_CLASSES,
+            );
+            latest.check_architecture(&network.describe(), run_dir)?;
             if latest.epoch >= config.epochs {
-                bail!(
-                    "{} finished all {} epochs already: nothing to resume",
-                    run_dir.display(),
-                    config.epochs
-                );
+                // Every epoch trained: done, unless the final save did not
+                // finish (a full disk, a kill), which the resume then redoes
+                // from the last checkpoint without training.
+                let saved = model::artifact::check_saved(run_dir)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|_| TestSummary::read(run_dir));
+                match saved {
+                    Ok(_) => bail!(
+                        "{} finished all {} epochs already: nothing to resume",
+                        run_dir.display(),
+                        config.epochs
+                    ),
+                    Err(error) => outln!(
+                        "the final save of {} is incomplete ({error:#}): saving it again from \
+                         the checkpoint of epoch {}",
+                        run_dir.display(),
+                        latest.epoch
+                    ),
+                }
             }
-            (config, Some((run_dir.clone(), latest)))
+            (config, Some((run, latest)))
         }
         None => {
             let mut config = match &options.config {
@@ -78,18 +101,18 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
     // The device first: a missing GPU should fail before any download.
     let device = config.backend.device()?;
     let (mnist, located) = data::load_mnist(config.data_dir.as_deref())?;
-    let run = match &resume {
-        Some((run_dir, _)) => RunDir::open(run_dir)?,
+    let model_config =
+        model::MlpConfig::from_section(&config.model, data::IMAGE_PIXELS, data::NUM_CLASSES);
+    check_fits(&config, &model_config, mnist.train.len())?;
+    let (mut run, resume) = match resume {
+        Some((run, latest)) => (run, Some(latest)),
         None => {
             let run = RunDir::create(&config.artifacts, &config.run_name, options.overwrite)?;
             run.write_config(&config)?;
-            run
+            (run, None)
         }
     };
-    let resume = resume.map(|(_, latest)| latest);
 
-    let model_config =
-        model::MlpConfig::from_section(&config.model, data::IMAGE_PIXELS, data::NUM_CLASSES);
     outln!(
         "network {} ({} parameters), {}, {} epochs of batch {}, backend {}, seed {}",
         model_config.describe(),
@@ -120,7 +143,10 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
             picture.display()
         );
     }
-    if let Some(latest) = &resume {
+    if let Some(latest) = resume
+        .as_ref()
+        .filter(|latest| latest.epoch < config.epochs)
+    {
         outln!("resuming after epoch {} of {}", latest.epoch, config.epochs);
     }
 
@@ -230,6 +256,8 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
+    // Complete: a run built to replace an earlier one (--overwrite) takes its place now.
+    run.finish()?;
     outln!(
         "plots: {}/{{{}}}",
         run.path().join(plots::PLOTS_DIR).display(),
@@ -260,6 +288,54 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         run: run.path().to_path_buf(),
         summary,
     })
+}
+
+/// Refuses, before anything is allocated or created, a batch larger than the
+/// training set and a network whose training state would not fit in the
+/// memory this machine has available ([`model::MlpConfig::training_bytes`]
+/// against `MemAvailable`; not checked where the system does not say).
+fn check_fits(
+    config: &TrainConfig,
+    model_config: &model::MlpConfig,
+    train_images: usize,
+) -> anyhow::Result<()> {
+    if config.batch_size > train_images {
+        bail!(
+            "batch_size = {}: larger than the {train_images} training images",
+            config.batch_size
+        );
+    }
+    let needed = model_config.training_bytes(config.batch_size);
+    if let Some(available) = available_memory()
+        && needed > available
+    {
+        bail!(
+            "the network {} ({} parameters) at batch {} needs about {:.1} GiB to train, more \
+             than the {:.1} GiB of memory available; shrink model.hidden or batch_size",
+            model_config.describe(),
+            model_config.num_params(),
+            config.batch_size,
+            needed as f64 / GIB,
+            available as f64 / GIB
+        );
+    }
+    Ok(())
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes (Linux).
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// `resume with: cargo run --release -p train -- --resume <run>`

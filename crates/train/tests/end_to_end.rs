@@ -164,7 +164,7 @@ fn infer_explains_a_missing_corrupt_or_mismatched_run() {
 
     let cases = [
         (scratch.path().join("absent"), "model.json"),
-        (corrupt, "model.bpk is not a readable Burn record"),
+        (corrupt, "model.bpk is not the file"),
         (
             mismatched,
             "does not hold the weights of the 784-32-64-10 relu network",

@@ -100,7 +100,7 @@ fn a_validation_split_is_held_out_of_the_training_set() {
         tiny.path(),
         artifacts.path(),
         "none",
-        &["--set", "validation.split=0.9"],
+        &["--set", "validation.split=0.9", "--batch-size", "1"],
     );
     let error = assert_one_line_error(&output);
     assert!(
@@ -397,4 +397,81 @@ fn a_sweep_of_two_configs_tabulates_both() {
             (plot::GRAD_NORMS_WIDTH, plot::GRAD_NORMS_HEIGHT)
         );
     }
+    // A sweep's name is one directory inside --artifacts, never a path out.
+    for name in ["../../escaped", "/tmp/escaped", "a/b", ".hidden", ""] {
+        let output = run(
+            &sweep,
+            &[
+                "small.toml",
+                "--name",
+                name,
+                "--artifacts",
+                artifacts.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        let line = assert_one_line_error(&output);
+        assert!(
+            line.contains("--name") && line.contains("expected a directory name"),
+            "{line}"
+        );
+    }
+    assert!(!dir.path().join("escaped").exists());
+}
+
+/// A name a sweep's run would take, taken by another process first (here a
+/// directory holding a foreign run's test.json): the sweep's run trains
+/// into `<name>-2`, and the summary reads back that run, its own, never the
+/// other's.
+#[test]
+fn a_sweep_reads_back_its_own_runs_even_when_a_name_was_taken() {
+    let data = synthetic_mnist(640, 200);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("small.toml"),
+        "epochs = 1\n[model]\nhidden = [16]\n",
+    )
+    .unwrap();
+    let artifacts = dir.path().join("out");
+    let child = std::process::Command::new(sweep_bin())
+        .args([
+            "small.toml",
+            "--grid",
+            "seed=1,2",
+            "--jobs",
+            "1",
+            "--name",
+            "s",
+        ])
+        .args(["--artifacts", artifacts.to_str().unwrap()])
+        .args(["--data-dir", data.path().to_str().unwrap()])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the first run trains, "another process" takes the second's name.
+    let first = artifacts.join("s/small_seed-1");
+    let started = std::time::Instant::now();
+    while !first.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no first run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let foreign = artifacts.join("s/small_seed-2");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(
+        foreign.join("test.json"),
+        r#"{"correct": 18, "test_accuracy": 0.09, "test_images": 200, "test_loss": 9.0}"#,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    let rows = train::sweep::read_summary(&artifacts.join("s")).unwrap();
+    let names: Vec<&str> = rows.iter().map(|row| row.name.as_str()).collect();
+    assert_eq!(names, ["small_seed-1", "small_seed-2-2"]);
+    assert!(rows.iter().all(|row| row.test_accuracy != 0.09), "{rows:?}");
+    assert!(artifacts.join("s/small_seed-2-2/model.bpk").is_file());
 }

@@ -155,6 +155,7 @@ fn as_an_unprivileged_user_permission_errors_name_the_path_and_write_nothing() {
         grad_norms: vec![],
     };
     run::EpochMetrics::write_csv(&run::RunDir::open(&run).unwrap(), &[epoch]).unwrap();
+    std::fs::remove_file(run.join(run::LOCK_FILE)).unwrap();
     let path = |path: &Path| path.to_str().unwrap().to_string();
 
     // A read-only artifacts directory: the run directory cannot be claimed.

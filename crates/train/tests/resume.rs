@@ -459,7 +459,7 @@ fn resume_errors_are_one_line() {
         &["--resume", missing.to_str().unwrap()],
         artifacts.path(),
     ));
-    assert!(error.contains("nothing/config.toml"), "{error}");
+    assert!(error.contains("nothing is not a run directory"), "{error}");
 
     let data = data();
     let output = train(
@@ -475,6 +475,28 @@ fn resume_errors_are_one_line() {
         artifacts.path(),
     ));
     assert!(error.contains("has no complete checkpoint"), "{error}");
+
+    // Options that would change how the run was trained are refused, named.
+    let changed = run_train(
+        &["--resume", run.to_str().unwrap(), "--set", "epochs=2"],
+        artifacts.path(),
+    );
+    assert_eq!(changed.status.code(), Some(2));
+    assert!(
+        stderr(&changed).contains("cannot be used with '--set <KEY=VALUE>'"),
+        "{}",
+        stderr(&changed)
+    );
+    // A run whose config is gone does not resume with the defaults.
+    std::fs::write(run.join("config.toml"), "").unwrap();
+    let error = assert_one_line_error(&run_train(
+        &["--resume", run.to_str().unwrap()],
+        artifacts.path(),
+    ));
+    assert!(
+        error.contains("started/config.toml is empty: the run's config is lost"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -500,4 +522,129 @@ fn a_full_disk_is_reported_with_the_path() {
     assert!(error.contains("-1.bpk"), "{error}");
     assert!(error.contains("File too large"), "{error}");
     assert!(!artifacts.path().join("full/model.bpk").exists());
+}
+
+/// A checkpoint file that changed after it was committed (truncated, emptied,
+/// one bit flipped, another network's file, the optimizer state swapped for
+/// the model's) is refused by name instead of panicking in Burn's loader or
+/// resuming silently; a finished run whose final save did not complete is
+/// saved again by `--resume` from its last checkpoint, to the same result.
+#[test]
+fn changed_checkpoints_are_refused_and_an_unfinished_final_save_is_redone() {
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    assert_success(&train(
+        data.path(),
+        artifacts.path(),
+        "done",
+        &["--epochs", "2", "--plain"],
+    ));
+    assert_success(&train(
+        data.path(),
+        artifacts.path(),
+        "other",
+        &["--epochs", "1", "--plain", "--set", "model.hidden=[16]"],
+    ));
+    let done = artifacts.path().join("done");
+    let reference = test_result(&done);
+
+    // The final model lost (a full disk at the final save): resumed, saved again.
+    std::fs::remove_file(done.join("model.bpk")).unwrap();
+    let resumed = run_train(&["--resume", done.to_str().unwrap()], artifacts.path());
+    assert_success(&resumed);
+    assert!(
+        stdout(&resumed).contains("final save of") && stdout(&resumed).contains("is incomplete"),
+        "{}",
+        stdout(&resumed)
+    );
+    assert_eq!(test_result(&done), reference);
+    let infer = run(
+        &infer_bin(),
+        &[
+            "--run",
+            done.to_str().unwrap(),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        artifacts.path(),
+    );
+    assert_success(&infer);
+
+    // One more epoch to resume into, then each corruption of its checkpoint.
+    let config = std::fs::read_to_string(done.join("config.toml")).unwrap();
+    std::fs::write(
+        done.join("config.toml"),
+        config.replace("epochs = 2", "epochs = 3"),
+    )
+    .unwrap();
+    let checkpoint = done.join("checkpoint");
+    let model = std::fs::read(checkpoint.join("model-2.bpk")).unwrap();
+    let mut flipped = model.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x08;
+    let other = std::fs::read(artifacts.path().join("other/checkpoint/model-1.bpk")).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("model-2.bpk", model[..model.len() / 2].to_vec()),
+        ("model-2.bpk", Vec::new()),
+        ("model-2.bpk", flipped),
+        ("model-2.bpk", other),
+        ("optim-2.bpk", model.clone()),
+    ];
+    for (file, bytes) in cases {
+        let path = checkpoint.join(file);
+        let kept = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let output = run_train(&["--resume", done.to_str().unwrap()], artifacts.path());
+        let error = assert_one_line_error(&output);
+        assert!(
+            error.contains(&format!("{file} is not the file"))
+                && error.contains("it changed or is corrupt"),
+            "{file} ({} bytes): {error}",
+            bytes.len()
+        );
+        std::fs::write(&path, kept).unwrap();
+    }
+    // Whole again, it resumes.
+    assert_success(&run_train(
+        &["--resume", done.to_str().unwrap()],
+        artifacts.path(),
+    ));
+    assert_eq!(test_summary(&done).epochs_completed, 3);
+}
+
+/// Two resumes of one run at once: the second is turned away, naming the
+/// lock the first holds, and the first trains on to the end alone.
+#[test]
+fn a_second_resume_of_a_run_being_trained_is_refused() {
+    let data = data();
+    let artifacts = tempfile::tempdir().unwrap();
+    let run = artifacts.path().join("twice");
+    let mut child = spawn(
+        &train_args(data.path(), artifacts.path(), "twice", "8"),
+        artifacts.path(),
+    );
+    wait_for_epoch(&mut child, &run, 1);
+    signal(&child, "-INT");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+
+    let resume = ["--resume", run.to_str().unwrap(), "--plain"];
+    let mut first = spawn(&resume, artifacts.path());
+    let resumed_from = committed_epoch(&run).unwrap();
+    // Holding the lock from before it reads the checkpoint: once it has
+    // committed an epoch of its own, it certainly holds it.
+    wait_for_epoch(&mut first, &run, resumed_from + 1);
+    let second = run_train(&resume, artifacts.path());
+    let error = assert_one_line_error(&second);
+    assert!(
+        error.contains("twice is being trained by another process (it holds ")
+            && error.contains("train.lock); wait for it to end"),
+        "{error}"
+    );
+    let output = first.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(test_summary(&run).epochs_completed, 8);
 }

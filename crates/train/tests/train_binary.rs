@@ -180,6 +180,30 @@ fn bad_input_is_one_line_naming_the_culprit_and_leaves_no_run() {
             vec!["--data-dir", missing_data.to_str().unwrap()],
             vec!["no-such-dir"],
         ),
+        // Sizes that cannot fit are refused before anything is allocated.
+        (
+            vec!["--batch-size", "1000000000000"],
+            vec!["batch_size = 1000000000000: larger than the 64 training images"],
+        ),
+        (
+            vec!["--batch-size", "18446744073709551615"],
+            vec!["batch_size = 18446744073709551615: larger than the 64 training images"],
+        ),
+        (
+            vec!["--set", "model.hidden=[1048576,8192]"],
+            vec![
+                "the network 784-1048576-8192-10 relu (9413156874 parameters)",
+                "GiB of memory available; shrink model.hidden or batch_size",
+            ],
+        ),
+        (
+            vec!["--config", "/dev/zero"],
+            vec!["config /dev/zero is larger than 1048576 bytes: not a config file"],
+        ),
+        (
+            vec!["--set", "epochs=1\nbatch_size=2"],
+            vec!["--set epochs=1\\nbatch_size=2: a line break in the value"],
+        ),
     ];
     for (args, expected) in cases {
         let mut all = vec!["--artifacts", artifacts.to_str().unwrap()];
@@ -231,4 +255,63 @@ fn wgpu_without_any_adapter_is_a_clear_error() {
     );
     assert!(line.contains("--backend flex"), "{line}");
     assert_eq!(std::fs::read_dir(artifacts.path()).unwrap().count(), 0);
+}
+
+/// `--overwrite` builds the new run beside the old one and puts it in place
+/// only once it is complete: a replacement that diverges leaves the old run
+/// whole and readable; one that finishes replaces it, leaving nothing beside.
+#[test]
+fn overwrite_replaces_a_run_only_once_its_successor_is_complete() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let old = artifacts.path().join("kept");
+    assert_success(&train(
+        data.path(),
+        artifacts.path(),
+        "kept",
+        &["--epochs", "1"],
+    ));
+    let weights = std::fs::read(old.join("model.bpk")).unwrap();
+
+    let diverged = train(
+        data.path(),
+        artifacts.path(),
+        "kept",
+        &["--epochs", "2", "--lr", "1e30", "--overwrite"],
+    );
+    assert!(!diverged.status.success());
+    assert_eq!(std::fs::read(old.join("model.bpk")).unwrap(), weights);
+    let infer = run(
+        &infer_bin(),
+        &[
+            "--run",
+            old.to_str().unwrap(),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        artifacts.path(),
+    );
+    assert_success(&infer);
+
+    let replaced = train(
+        data.path(),
+        artifacts.path(),
+        "kept",
+        &["--epochs", "1", "--seed", "7", "--overwrite"],
+    );
+    assert_success(&replaced);
+    assert!(
+        stdout(&replaced).contains(&format!("saved {}", old.display())),
+        "{}",
+        stdout(&replaced)
+    );
+    assert_eq!(run::read_config(&old).unwrap().seed, 7);
+    assert_ne!(std::fs::read(old.join("model.bpk")).unwrap(), weights);
+    // The diverged attempt and the finished one leave nothing beside it.
+    let mut left: Vec<String> = std::fs::read_dir(artifacts.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["kept"]);
 }

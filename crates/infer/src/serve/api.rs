@@ -8,14 +8,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::BoxError;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Path, Query, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -26,11 +24,8 @@ use data::MnistSplit;
 use model::{Backend, Mlp};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinError;
-use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::load_shed::error::Overloaded;
 
 use super::MAX_BODY_BYTES;
 use crate::loaded::LoadedModel;
@@ -153,23 +148,47 @@ pub struct RequestLimits {
     pub max_in_flight: usize,
 }
 
+/// The slots for predictions in flight. A request takes one before it reads
+/// its body and holds it until its work has ended: the slot moves into the
+/// blocking task that decodes the image and runs the network, so a client
+/// that hangs up mid-way does not free its slot while that work goes on
+/// (with tower's concurrency limit it did: the limit's permit was dropped
+/// with the request's future, and 12 such uploads ran at once under a
+/// limit of 1).
+#[derive(Clone)]
+struct Slots {
+    semaphore: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Slots {
+    fn new(max: usize) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A free slot, or 503 at once when every slot is taken: a burst is
+    /// refused rather than queued behind the CPUs with its bodies.
+    fn take(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.semaphore)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the server is at its limit of {} predictions in flight \
+                         (--max-in-flight); try again shortly",
+                        self.max
+                    ),
+                )
+            })
+    }
+}
+
 /// The server's routes.
 pub fn router(state: Arc<AppState>, limits: RequestLimits) -> Router {
-    // One count for both routes that run the network. Tower's load shedding
-    // answers a request beyond it at once instead of queueing it, so a burst
-    // cannot pile up work (and up to 8 MiB bodies) behind the CPUs.
-    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
-    let max = limits.max_in_flight;
-    let busy = || {
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(move |error: BoxError| async move {
-                overloaded(&error, max)
-            }))
-            .load_shed()
-            .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::clone(
-                &in_flight,
-            )))
-    };
     let mut router = Router::new();
     for asset in &ASSETS {
         let path = match asset.name {
@@ -187,29 +206,14 @@ pub fn router(state: Arc<AppState>, limits: RequestLimits) -> Router {
         .route(&format!("/{ORT_DIR}/{{file}}"), get(ort_file))
         .route("/healthz", get(health))
         .route("/api/model", get(describe_model))
-        .route("/api/samples", get(samples).layer(busy()))
-        .route("/api/predict", post(predict).layer(busy()))
+        .route("/api/samples", get(samples))
+        .route("/api/predict", post(predict))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Slots::new(limits.max_in_flight)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(limits.timeout, time_limit))
         .with_state(state)
-}
-
-/// The answer when the limit on predictions in flight sheds a request (the
-/// only error the layers under it can give).
-fn overloaded(error: &BoxError, max_in_flight: usize) -> ApiError {
-    if error.is::<Overloaded>() {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the server is at its limit of {max_in_flight} predictions in flight \
-                 (--max-in-flight); try again shortly"
-            ),
-        )
-    } else {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
-    }
 }
 
 /// `GET /page.json`: how the page runs ([`PageConfig`]).
@@ -321,8 +325,10 @@ struct PredictAnswer {
 
 async fn predict(
     State(state): State<Arc<AppState>>,
+    Extension(slots): Extension<Slots>,
     request: Request,
 ) -> Result<Json<PredictAnswer>, ApiError> {
+    let slot = slots.take()?;
     // The headers are checked before the body is read: a client that waits
     // for `100 Continue` is refused without sending its body.
     let headers = request.headers();
@@ -348,8 +354,10 @@ async fn predict(
         }
         _ => (body, None),
     };
-    // Decoding an image and running the network are CPU work: off the I/O threads.
+    // Decoding an image and running the network are CPU work: off the I/O
+    // threads, holding the slot until done.
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let pixels = match name {
             Some(name) => parse_image(&bytes, &name)?,
             None if kind == BodyKind::Image => parse_image(&bytes, "the image in the body")?,
@@ -389,8 +397,10 @@ struct Samples {
 /// test digits with the model's answers.
 async fn samples(
     State(state): State<Arc<AppState>>,
+    Extension(slots): Extension<Slots>,
     query: Result<Query<SamplesQuery>, QueryRejection>,
 ) -> Result<Json<Samples>, ApiError> {
+    let slot = slots.take()?;
     let Query(query) = query.map_err(|rejection| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -409,6 +419,7 @@ async fn samples(
     }
     let test = state.test()?;
     let samples = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let mut rng = rand::rng();
         let indices: Vec<usize> = (0..count)
             .map(|_| rng.random_range(0..test.len()))

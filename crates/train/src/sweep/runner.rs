@@ -34,8 +34,11 @@ pub struct SweepOptions {
 }
 
 /// Trains `job` into `dir` with the `train` binary next to this one; its
-/// output goes to `<dir>/<name>.log`. Returns why it failed, if it did.
-fn train(job: &Job, dir: &Path, options: &SweepOptions) -> anyhow::Result<Option<String>> {
+/// output goes to `<dir>/<name>.log`. Returns the run directory it trained
+/// into, as it said in its log (normally `<dir>/<name>`, but `<name>-2` if
+/// another process took that name meanwhile: the sweep reads back its own
+/// run, never the other's), or why it failed.
+fn train(job: &Job, dir: &Path, options: &SweepOptions) -> anyhow::Result<Result<PathBuf, String>> {
     let exe = std::env::current_exe().context("cannot find the sweep binary")?;
     let train = exe.with_file_name(format!("train{}", std::env::consts::EXE_SUFFIX));
     let log_path = dir.join(format!("{}.log", job.name));
@@ -61,32 +64,42 @@ fn train(job: &Job, dir: &Path, options: &SweepOptions) -> anyhow::Result<Option
     let status = command
         .status()
         .with_context(|| format!("cannot start {}", train.display()))?;
-    if status.success() {
-        return Ok(None);
-    }
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    if status.success() {
+        return Ok(trained_into(&text)
+            .ok_or_else(|| format!("its log {} names no run directory", log_path.display())));
+    }
     let last = text
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    Ok(Some(format!("{status}: {}", data::one_line(last))))
+    Ok(Err(format!("{status}: {}", data::one_line(last))))
+}
+
+/// The last part of `path`, as the name of its run.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
+/// The run directory a `train` log names (`run directory: PATH`, as `train`
+/// prints it before training).
+fn trained_into(log: &str) -> Option<PathBuf> {
+    log.lines()
+        .find_map(|line| line.strip_prefix("run directory: "))
+        .map(PathBuf::from)
 }
 
 /// For the runs that recorded gradient norms: one chart each,
 /// `grad_norms-<run>.png`, all on the same log axis so they compare.
-fn write_grad_norm_charts(
-    dir: &Path,
-    jobs: &[Job],
-    failed: &[(String, String)],
-) -> anyhow::Result<()> {
+fn write_grad_norm_charts(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
     let mut recorded = Vec::new();
-    for job in jobs
-        .iter()
-        .filter(|job| failed.iter().all(|(name, _)| *name != job.name))
-    {
-        if let Some(norms) = run::GradNorms::read(&dir.join(&job.name))? {
-            recorded.push((job, norms));
+    for row in rows {
+        if let Some(norms) = run::GradNorms::read(&dir.join(&row.name))? {
+            recorded.push((row, norms));
         }
     }
     let all = recorded
@@ -97,9 +110,9 @@ fn write_grad_norm_charts(
         .fold((f64::INFINITY, 0.0f64), |(low, high), &n| {
             (low.min(n), high.max(n))
         });
-    for (job, norms) in &recorded {
-        let path = dir.join(format!("grad_norms-{}.png", job.name));
-        let title = format!("{}: weight-gradient norm per layer", job.name);
+    for (row, norms) in &recorded {
+        let path = dir.join(format!("grad_norms-{}.png", row.name));
+        let title = format!("{}: weight-gradient norm per layer", row.name);
         // A margin of a factor 1.5 each way keeps the lines off the frame.
         let png = plot::grad_norms(&title, norms, Some((low / 1.5, high * 1.5)))
             .with_context(|| format!("cannot draw {}", path.display()))?;
@@ -125,6 +138,13 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
         .map(|axis| super::parse_grid(axis))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
+    if !config::is_dir_name(&options.name) {
+        bail!(
+            "--name {:?}: {}",
+            data::one_line(&options.name),
+            config::DIR_NAME_EXPECTED
+        );
+    }
     for config in &options.configs {
         config::TrainConfig::load(config)?;
     }
@@ -153,9 +173,9 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
             scope.spawn(|| {
                 while let Some((index, job)) = queue.lock().expect("queue lock").pop_front() {
                     let outcome = train(job, &dir, options)
-                        .and_then(|failure| match failure {
-                            Some(why) => Ok(Err(why)),
-                            None => Row::read(&dir.join(&job.name), &job.name).map(Ok),
+                        .and_then(|trained| match trained {
+                            Err(why) => Ok(Err(why)),
+                            Ok(run) => Row::read(&run, &file_name(&run)).map(Ok),
                         })
                         .unwrap_or_else(|error| Err(format!("{error:#}")));
                     let mut done = done.lock().expect("done lock");
@@ -196,7 +216,7 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
                 .collect(),
         });
     }
-    write_grad_norm_charts(&dir, &jobs, &failed)?;
+    write_grad_norm_charts(&dir, &rows)?;
     let table = table::write_summary(&dir, &rows, &failed)?;
     if !series.is_empty() {
         let path = dir.join("val_accuracy.png");
