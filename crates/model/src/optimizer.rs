@@ -151,7 +151,9 @@ impl FusedAdam {
         let square = grad.clone() * grad.clone();
         let (time, m, v) = match state {
             Some(state) => {
-                let momentum = state.momentum;
+                // A state restored from a checkpoint is read onto Burn's
+                // default device: bring it to the parameter's.
+                let momentum = state.momentum.to_device(&weights.device());
                 (
                     momentum.time + 1,
                     momentum.moment_1 * self.beta_1 + grad * factor_1,

@@ -120,6 +120,35 @@ fn wgpu_trains_a_few_batches() {
     assert!(summary.test_loss.is_finite());
 }
 
+/// The GPU's path (fused network, device Adam, data on the device) learns
+/// as flex's does: the same seed and data, two epochs, test accuracy within
+/// one point.
+#[test]
+fn wgpu_reaches_the_accuracy_of_flex() {
+    let data = synthetic_mnist(640, 200);
+    let artifacts = tempfile::tempdir().unwrap();
+    let args = ["--epochs", "2", "--seed", "3"];
+    let gpu = train(
+        data.path(),
+        artifacts.path(),
+        "gpu",
+        &[&args[..], &["--backend", "wgpu"]].concat(),
+    );
+    if !gpu.status.success()
+        && stderr(&gpu).contains("no usable GPU adapter")
+        && std::env::var("CI").as_deref() != Ok("true")
+    {
+        eprintln!("skipping: {}", stderr(&gpu));
+        return;
+    }
+    assert_success(&gpu);
+    assert_success(&train(data.path(), artifacts.path(), "cpu", &args));
+    let accuracy = |name: &str| test_summary(&artifacts.path().join(name)).test_accuracy;
+    let (gpu, cpu) = (accuracy("gpu"), accuracy("cpu"));
+    assert!(cpu > 0.5, "flex learned nothing: {cpu}");
+    assert!((gpu - cpu).abs() <= 0.01, "wgpu {gpu} against flex {cpu}");
+}
+
 #[test]
 fn a_second_run_of_the_same_name_is_numbered_not_overwritten() {
     let data = synthetic_mnist(64, 20);
