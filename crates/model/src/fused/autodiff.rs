@@ -48,6 +48,17 @@ pub(crate) struct Pass<B: Kernels> {
     pub saved: Option<B::Saved>,
 }
 
+impl<B: Kernels> Pass<B> {
+    /// A pass with targets on a plain backend, as the fused cross-entropy
+    /// returns it: `(loss [1], logits [B, C], correct [1])`.
+    pub fn into_loss(self) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+        let (logits, correct) = self
+            .extra
+            .expect("the loss head returns logits and a count");
+        (self.output, logits, correct)
+    }
+}
+
 /// What [`Kernels::gradients`] returns, input side first.
 pub(crate) struct Gradient<B: Backend> {
     /// `[B, I_0]`, when asked for.

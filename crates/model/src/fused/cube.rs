@@ -34,11 +34,7 @@ impl FusedMlpOps for Cube {
         network: Network<Self>,
         targets: IntTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let pass = Self::pass(x, network, Some(targets), false);
-        let (logits, correct) = pass
-            .extra
-            .expect("the loss head returns logits and a count");
-        (pass.output, logits, correct)
+        Self::pass(x, network, Some(targets), false).into_loss()
     }
 }
 

@@ -23,11 +23,7 @@ impl FusedMlpOps for Flex {
         network: Network<Self>,
         targets: FlexTensor,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let pass = Self::pass(x, network, Some(targets), false);
-        let (logits, correct) = pass
-            .extra
-            .expect("the loss head returns logits and a count");
-        (pass.output, logits, correct)
+        Self::pass(x, network, Some(targets), false).into_loss()
     }
 }
 
