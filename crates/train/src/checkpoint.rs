@@ -30,7 +30,8 @@ use anyhow::{Context, bail};
 use burn::data::dataloader::{DataLoader, DataLoaderIterator};
 use burn::lr_scheduler::LrSchedulerRecord;
 use burn::optim::OptimizerRecord;
-use burn::tensor::Device;
+use burn::store::burn_pack;
+use burn::tensor::{Bytes, Device};
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{Deserialize, Serialize};
 
@@ -223,23 +224,64 @@ impl<R: Checkpoint> Checkpointer<R> for CommittingCheckpointer {
 }
 
 /// The optimizer's and the schedule's state after `epoch`, as Burn's
-/// checkpointer wrote them.
+/// checkpointer wrote them, after [`check_adam_moments`].
 pub fn restore_optimizer(
     run_dir: &Path,
     epoch: usize,
 ) -> anyhow::Result<(OptimizerRecord, LrSchedulerRecord)> {
     let dir = run_dir.join(CHECKPOINT_DIR);
-    let restore = |part: &str| {
-        let path = dir.join(format!("{part}-{epoch}.bpk"));
-        move |error| anyhow::anyhow!("cannot read {}: {error}", path.display())
+    let path = |part: &str| dir.join(format!("{part}-{epoch}.bpk"));
+    let unreadable = |path: PathBuf| {
+        move |error: &dyn std::fmt::Display| {
+            anyhow::anyhow!("cannot read {}: {error}", path.display())
+        }
     };
-    let optimizer = FileCheckpointer::new(&dir, PARTS[1])
-        .restore(epoch)
-        .map_err(restore(PARTS[1]))?;
+    let optimizer_path = path(PARTS[1]);
+    let bytes = std::fs::read(&optimizer_path)
+        .with_context(|| format!("cannot read {}", optimizer_path.display()))?;
+    check_adam_moments(&bytes).map_err(|reason| {
+        anyhow::anyhow!(
+            "{} holds an optimizer state no training can reach ({reason}), so the run cannot \
+             resume from it; start it again (see docs/bad-input.md)",
+            optimizer_path.display()
+        )
+    })?;
+    let optimizer = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|error| unreadable(optimizer_path)(&error))?;
     let schedule = FileCheckpointer::new(&dir, PARTS[2])
         .restore(epoch)
-        .map_err(restore(PARTS[2]))?;
+        .map_err(|error| unreadable(path(PARTS[2]))(&error))?;
     Ok((optimizer, schedule))
+}
+
+/// Checks what every Adam state satisfies: each second moment (a decaying
+/// mean of squared gradients) finite and not negative. A checkpoint written
+/// on wgpu by Burn 0.22.1 can break it: the moments read back from the GPU at
+/// the end of an epoch hold other tensors' values (a weight matrix in place
+/// of a second moment), with Burn's Adam as with this project's, while the
+/// training itself goes on correctly; resumed, such a state made the first
+/// step's loss NaN. `Err` names the first tensor that breaks it. Records of
+/// other optimizers (SGD, no moments) pass.
+pub fn check_adam_moments(record: &[u8]) -> Result<(), String> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
+        .map_err(|error| error.to_string())?;
+    for tensor in reader.into_tensors().map_err(|error| error.to_string())? {
+        let (name, dtype, _, _, bytes) = tensor.into_parts().map_err(|error| error.to_string())?;
+        if !name.ends_with(".moment_2") || dtype != burn_pack::DType::F32 {
+            continue;
+        }
+        let bad = bytes
+            .chunks_exact(4)
+            .map(|word| f32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+            .filter(|value| !(value.is_finite() && *value >= 0.0))
+            .count();
+        if bad > 0 {
+            return Err(format!(
+                "{bad} of the second moments in {name} are negative or not finite"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads `<run>/checkpoint/latest.json` and checks the files it names are
@@ -363,6 +405,46 @@ mod tests {
             valid_accuracy: 0.75,
             grad_norms: vec![],
         }
+    }
+
+    /// A real Adam record (flex, two steps) passes; the same layout with one
+    /// negative or NaN second moment is named.
+    #[test]
+    fn adam_records_with_impossible_second_moments_are_named() {
+        use burn::module::Module;
+        use burn::optim::GradientsParams;
+        use burn::tensor::{Distribution, Tensor};
+
+        let device = Device::flex().autodiff();
+        let mut model = model::MlpConfig::new().with_hidden(vec![4]).init(&device);
+        let mut adam = model::FusedAdam::new(model::Backend::Flex, 0.9, 0.999, 1e-7).init();
+        for _ in 0..2 {
+            let images = Tensor::<2>::random([3, 784], Distribution::Default, &device);
+            let loss = model.forward(images).powi_scalar(2).mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = adam.step(0.01, model, grads);
+        }
+        assert_eq!(model.num_params(), 784 * 4 + 4 + 4 * 10 + 10);
+        let record = adam.to_record().into_bytes().unwrap();
+        assert_eq!(check_adam_moments(&record), Ok(()));
+
+        let pack = |values: Vec<f32>| {
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let tensor = burn_pack::Tensor::new(
+                "7.momentum.moment_2".into(),
+                burn_pack::DType::F32,
+                vec![values.len()],
+                Some(7),
+                Bytes::from_bytes_vec(bytes),
+            );
+            burn_pack::Writer::new(vec![tensor]).into_bytes().unwrap()
+        };
+        assert_eq!(check_adam_moments(&pack(vec![0.0, 1e-9, 2.0])), Ok(()));
+        assert_eq!(
+            check_adam_moments(&pack(vec![0.5, -0.25, f32::NAN])),
+            Err("2 of the second moments in 7.momentum.moment_2 are negative or not finite".into())
+        );
+        assert!(check_adam_moments(b"not a record").is_err());
     }
 
     #[test]
