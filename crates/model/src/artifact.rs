@@ -232,6 +232,17 @@ pub fn model_from_bytes(
     Ok((model, config))
 }
 
+/// `json` (a `model.json`) recording `record`'s digest in place of its own,
+/// so that damage to `record` reaches the record reader behind a matching
+/// checksum: the `record` fuzz target and its replay in the tests try both.
+/// `None` when `json` is not a JSON object.
+pub fn with_digest_of(json: &[u8], record: &[u8]) -> Option<Vec<u8>> {
+    let mut file: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).ok()?;
+    let digest = serde_json::to_value(FileDigest::of(record)).expect("a digest serialises");
+    file.insert("weights".into(), digest);
+    serde_json::to_vec(&file).ok()
+}
+
 /// [`load_model`], then checks that the network reads MNIST: 784 inputs, 10 classes.
 pub fn load_mnist_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
     let (model, config) = load_model(dir, device)?;

@@ -407,11 +407,8 @@ mod tests {
         }
     }
 
-    /// A real Adam record (flex, two steps) passes; the same layout with one
-    /// negative or NaN second moment is named.
-    #[test]
-    fn adam_records_with_impossible_second_moments_are_named() {
-        use burn::module::Module;
+    /// A tiny network and its Adam after two steps on flex.
+    fn trained_adam() -> (model::Mlp, burn::optim::ModuleOptimizer) {
         use burn::optim::GradientsParams;
         use burn::tensor::{Distribution, Tensor};
 
@@ -424,7 +421,14 @@ mod tests {
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = adam.step(0.01, model, grads);
         }
-        assert_eq!(model.num_params(), 784 * 4 + 4 + 4 * 10 + 10);
+        (model, adam)
+    }
+
+    /// A real Adam record (flex, two steps) passes; the same layout with one
+    /// negative or NaN second moment is named.
+    #[test]
+    fn adam_records_with_impossible_second_moments_are_named() {
+        let (_, adam) = trained_adam();
         let record = adam.to_record().into_bytes().unwrap();
         assert_eq!(check_adam_moments(&record), Ok(()));
 
@@ -445,6 +449,116 @@ mod tests {
             Err("2 of the second moments in 7.momentum.moment_2 are negative or not finite".into())
         );
         assert!(check_adam_moments(b"not a record").is_err());
+    }
+
+    /// The checkpoint reader under damage, as a fuzzer would try it but
+    /// deterministically, on every `cargo test`: a real checkpoint (flex,
+    /// Adam) whose optimizer file is cut or has a byte changed, each variant
+    /// committed again so that its checksum matches and the damage reaches
+    /// Burn's reader; and `latest.json` itself cut or changed. Each variant
+    /// resumes or is refused in one line naming a file; none panics.
+    #[test]
+    fn damaged_checkpoints_are_refused_in_one_line_behind_valid_checksums() {
+        use burn::module::Module;
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+
+        let run = tempfile::tempdir().unwrap();
+        let dir = run.path().join(CHECKPOINT_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (model, adam) = trained_adam();
+        let config = config::TrainConfig::default();
+        let scheduler = crate::optim::lr_scheduler(&config, 10).unwrap();
+        let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).unwrap();
+        write("model-1.bpk", &model.into_record().into_bytes().unwrap());
+        write(
+            "scheduler-1.bpk",
+            &scheduler.to_record().into_bytes().unwrap(),
+        );
+        let optim = adam.to_record().into_bytes().unwrap().to_vec();
+        let history = History::default();
+        history.lock().unwrap().push(metrics(1));
+        let committer = EpochCommitter::new(run.path(), history, false, "784-4-10 relu".into());
+        let commit = |optim: &[u8]| {
+            write("optim-1.bpk", optim);
+            for part in PARTS {
+                committer.part_saved(1, part).unwrap();
+            }
+        };
+        // What `train --resume` does with the files, up to the training.
+        let resume = || -> anyhow::Result<()> {
+            let latest = read_latest(run.path())?;
+            let (optim, schedule) = restore_optimizer(run.path(), latest.epoch)?;
+            let _ = crate::optim::optimizer(&config).load_record(optim);
+            let _ = scheduler.clone().load_record(schedule);
+            Ok(())
+        };
+        // `Ok(None)` when the variant resumed, `Ok(Some(error))` when it was
+        // refused in one line naming a file, else `Err` saying what went wrong.
+        let attempt = |what: &str| match catch_unwind(AssertUnwindSafe(&resume)) {
+            Ok(Ok(())) => Ok(None),
+            Ok(Err(error)) => {
+                let message = error.to_string();
+                if message.contains('\n') || !message.contains(CHECKPOINT_DIR) {
+                    Err(format!("{what}: {message:?}"))
+                } else {
+                    Ok(Some(message))
+                }
+            }
+            Err(_) => Err(format!("{what}: panicked")),
+        };
+
+        commit(&optim);
+        assert_eq!(attempt("the checkpoint as written"), Ok(None));
+        let latest = std::fs::read(dir.join(LATEST_FILE)).unwrap();
+        let mut failures = Vec::new();
+        let mut refused = 0;
+        for (name, original) in [("optim-1.bpk", optim.clone()), (LATEST_FILE, latest)] {
+            for (how, variant) in damaged(&original) {
+                let what = format!("{name} {how}");
+                if name == LATEST_FILE {
+                    write(name, &variant);
+                } else {
+                    commit(&variant);
+                }
+                match attempt(&what) {
+                    Ok(None) => {}
+                    // Committed again, a damaged optimizer file passes its
+                    // checksum and reaches the reader.
+                    Ok(Some(error)) if name != LATEST_FILE && error.contains("is not the file") => {
+                        failures.push(format!("{what}: stopped at the checksum: {error}"))
+                    }
+                    Ok(Some(_)) => refused += 1,
+                    Err(failure) => failures.push(failure),
+                }
+            }
+            commit(&optim);
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures: {failures:#?}",
+            failures.len()
+        );
+        assert!(refused > 100, "only {refused} variants were refused");
+    }
+
+    /// Variants of `bytes`: cut at 48 places, and a byte at 48 places set
+    /// to 0, to 0xff or increased by one; each with what was done.
+    fn damaged(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let step = (bytes.len() / 48).max(1);
+        let mut variants = Vec::new();
+        for at in (0..bytes.len()).step_by(step) {
+            variants.push((format!("cut to {at} bytes"), bytes[..at].to_vec()));
+            for (how, change) in [
+                ("set to 0", (|_| 0) as fn(u8) -> u8),
+                ("set to 0xff", |_| 0xff),
+                ("plus one", |byte: u8| byte.wrapping_add(1)),
+            ] {
+                let mut variant = bytes.to_vec();
+                variant[at] = change(variant[at]);
+                variants.push((format!("byte {at} {how}"), variant));
+            }
+        }
+        variants
     }
 
     #[test]
