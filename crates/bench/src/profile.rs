@@ -26,7 +26,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
 use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
 use data::{MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES, ResidentBatcher};
-use model::{Backend, EVAL_BATCH_SIZE, FusedAdam, MlpConfig, Tally, evaluate};
+use model::{
+    Backend, EVAL_BATCH_SIZE, FusedAdam, HostAdam, MlpConfig, StepOptimizer, Tally, evaluate,
+};
 use serde::Serialize;
 
 /// What to train: the tutorial's settings unless changed.
@@ -133,14 +135,19 @@ pub fn profile_epochs(
     let mut model = settings.model.init(&train_device);
     // The tutorial's Adam (configs/default.toml), as `train` builds it.
     let adam = config::Adam::default();
+    let fused = FusedAdam::new(settings.backend, adam.beta1, adam.beta2, adam.epsilon);
     let mut optimizer = if settings.burn_layers {
-        AdamConfig::new()
-            .with_beta_1(adam.beta1)
-            .with_beta_2(adam.beta2)
-            .with_epsilon(adam.epsilon)
-            .init()
+        StepOptimizer::Burn(
+            AdamConfig::new()
+                .with_beta_1(adam.beta1)
+                .with_beta_2(adam.beta2)
+                .with_epsilon(adam.epsilon)
+                .init(),
+        )
+    } else if settings.backend == Backend::Flex {
+        StepOptimizer::Host(HostAdam::new(fused))
     } else {
-        FusedAdam::new(settings.backend, adam.beta1, adam.beta2, adam.epsilon).init()
+        StepOptimizer::Burn(fused.init())
     };
     // As `train` builds its batches: on the GPU gathered from the split
     // uploaded once, elsewhere normalised on the host.
@@ -192,7 +199,7 @@ pub fn profile_epochs(
             launches.backward += counter.lap();
 
             let gradients = GradientsParams::from_grads(gradients, &model);
-            model = optimizer.step(settings.learning_rate, model, gradients);
+            model = optimizer.step(model, settings.learning_rate, gradients);
             sync()?;
             split.optimizer += lap(&mut clock);
             launches.optimizer += counter.lap();

@@ -185,7 +185,7 @@ impl FusedAdam {
     /// Step `time` (from 1) of Adam on one parameter, in place. With `first`,
     /// the moments start as `(1 - beta) * g`, as Burn's `Adam` starts them.
     #[allow(clippy::too_many_arguments)]
-    fn update(
+    pub(crate) fn update(
         &self,
         lr: f64,
         time: usize,

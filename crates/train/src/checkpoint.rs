@@ -29,12 +29,13 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use burn::data::dataloader::{DataLoader, DataLoaderIterator};
 use burn::lr_scheduler::LrSchedulerRecord;
-use burn::optim::OptimizerRecord;
 use burn::store::burn_pack;
 use burn::tensor::{Bytes, Device};
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{Deserialize, Serialize};
 
+use config::TrainConfig;
+use model::StepOptimizer;
 use model::artifact::FileDigest;
 use run::EpochMetrics;
 
@@ -223,50 +224,54 @@ impl<R: Checkpoint> Checkpointer<R> for CommittingCheckpointer {
     }
 }
 
-/// The optimizer's and the schedule's state after `epoch`, as Burn's
-/// checkpointer wrote them, after [`check_adam_moments`].
+/// The loop's optimizer (as `config` asks for it) with the state after
+/// `epoch`, and the schedule's state, as Burn's checkpointer wrote them,
+/// after [`check_optimizer_record`].
 pub fn restore_optimizer(
     run_dir: &Path,
     epoch: usize,
-) -> anyhow::Result<(OptimizerRecord, LrSchedulerRecord)> {
+    config: &TrainConfig,
+) -> anyhow::Result<(StepOptimizer, LrSchedulerRecord)> {
     let dir = run_dir.join(CHECKPOINT_DIR);
-    let path = |part: &str| dir.join(format!("{part}-{epoch}.bpk"));
-    let unreadable = |path: PathBuf| {
-        move |error: &dyn std::fmt::Display| {
-            anyhow::anyhow!("cannot read {}: {error}", path.display())
-        }
-    };
-    let optimizer_path = path(PARTS[1]);
+    let optimizer_path = dir.join(format!("{}-{epoch}.bpk", PARTS[1]));
     let bytes = std::fs::read(&optimizer_path)
         .with_context(|| format!("cannot read {}", optimizer_path.display()))?;
-    check_adam_moments(&bytes).map_err(|reason| {
+    check_optimizer_record(&bytes).map_err(|reason| {
         anyhow::anyhow!(
-            "{} holds an optimizer state no training can reach ({reason}), so the run cannot \
-             resume from it; start it again (see docs/bad-input.md)",
+            "{} holds no optimizer state a run can resume from ({reason}); start the run \
+             again (see docs/bad-input.md)",
             optimizer_path.display()
         )
     })?;
-    let optimizer = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|error| unreadable(optimizer_path)(&error))?;
+    let optimizer = crate::optim::restored_step_optimizer(config, &bytes)
+        .map_err(|reason| anyhow::anyhow!("cannot read {}: {reason}", optimizer_path.display()))?;
     let schedule = FileCheckpointer::new(&dir, PARTS[2])
         .restore(epoch)
-        .map_err(|error| unreadable(path(PARTS[2]))(&error))?;
+        .map_err(|error| {
+            let path = dir.join(format!("{}-{epoch}.bpk", PARTS[2]));
+            anyhow::anyhow!("cannot read {}: {error}", path.display())
+        })?;
     Ok((optimizer, schedule))
 }
 
-/// Checks what every Adam state satisfies: each second moment (a decaying
-/// mean of squared gradients) finite and not negative. A checkpoint written
-/// on wgpu by Burn 0.22.1 can break it: the moments read back from the GPU at
+/// Checks what Burn's optimizer records satisfy before Burn reads one (its
+/// reader panics on some damage, and trusts the values): every tensor names
+/// its parameter, and each Adam second moment (a decaying mean of squared
+/// gradients) is finite and not negative. A checkpoint written on wgpu by
+/// Burn 0.22.1 can break the latter: the moments read back from the GPU at
 /// the end of an epoch hold other tensors' values (a weight matrix in place
 /// of a second moment), with Burn's Adam as with this project's, while the
 /// training itself goes on correctly; resumed, such a state made the first
-/// step's loss NaN. `Err` names the first tensor that breaks it. Records of
-/// other optimizers (SGD, no moments) pass.
-pub fn check_adam_moments(record: &[u8]) -> Result<(), String> {
+/// step's loss NaN. `Err` names the first tensor at fault.
+pub fn check_optimizer_record(record: &[u8]) -> Result<(), String> {
     let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
         .map_err(|error| error.to_string())?;
     for tensor in reader.into_tensors().map_err(|error| error.to_string())? {
-        let (name, dtype, _, _, bytes) = tensor.into_parts().map_err(|error| error.to_string())?;
+        let (name, dtype, _, param_id, bytes) =
+            tensor.into_parts().map_err(|error| error.to_string())?;
+        if param_id.is_none() {
+            return Err(format!("tensor {name} names no parameter"));
+        }
         if !name.ends_with(".moment_2") || dtype != burn_pack::DType::F32 {
             continue;
         }
@@ -426,29 +431,39 @@ mod tests {
 
     /// A real Adam record (flex, two steps) passes; the same layout with one
     /// negative or NaN second moment is named.
+    /// A real Adam record (flex, two steps) passes; hand-made ones with a
+    /// negative or NaN second moment, or a tensor of no parameter (on which
+    /// Burn's `load_record` panics), are named.
     #[test]
-    fn adam_records_with_impossible_second_moments_are_named() {
+    fn records_burn_would_trust_or_panic_on_are_named() {
         let (_, adam) = trained_adam();
         let record = adam.to_record().into_bytes().unwrap();
-        assert_eq!(check_adam_moments(&record), Ok(()));
+        assert_eq!(check_optimizer_record(&record), Ok(()));
 
-        let pack = |values: Vec<f32>| {
+        let pack = |values: Vec<f32>, param_id: Option<u64>| {
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             let tensor = burn_pack::Tensor::new(
                 "7.momentum.moment_2".into(),
                 burn_pack::DType::F32,
                 vec![values.len()],
-                Some(7),
+                param_id,
                 Bytes::from_bytes_vec(bytes),
             );
             burn_pack::Writer::new(vec![tensor]).into_bytes().unwrap()
         };
-        assert_eq!(check_adam_moments(&pack(vec![0.0, 1e-9, 2.0])), Ok(()));
         assert_eq!(
-            check_adam_moments(&pack(vec![0.5, -0.25, f32::NAN])),
+            check_optimizer_record(&pack(vec![0.0, 1e-9, 2.0], Some(7))),
+            Ok(())
+        );
+        assert_eq!(
+            check_optimizer_record(&pack(vec![0.5, -0.25, f32::NAN], Some(7))),
             Err("2 of the second moments in 7.momentum.moment_2 are negative or not finite".into())
         );
-        assert!(check_adam_moments(b"not a record").is_err());
+        assert_eq!(
+            check_optimizer_record(&pack(vec![1.0], None)),
+            Err("tensor 7.momentum.moment_2 names no parameter".into())
+        );
+        assert!(check_optimizer_record(b"not a record").is_err());
     }
 
     /// The checkpoint reader under damage, as a fuzzer would try it but
@@ -487,8 +502,7 @@ mod tests {
         // What `train --resume` does with the files, up to the training.
         let resume = || -> anyhow::Result<()> {
             let latest = read_latest(run.path())?;
-            let (optim, schedule) = restore_optimizer(run.path(), latest.epoch)?;
-            let _ = crate::optim::optimizer(&config).load_record(optim);
+            let (_, schedule) = restore_optimizer(run.path(), latest.epoch, &config)?;
             let _ = scheduler.clone().load_record(schedule);
             Ok(())
         };

@@ -9,9 +9,10 @@ use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLr
 use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::optim::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamWConfig, ModuleOptimizer, OptimizerRecord, SgdConfig};
+use burn::tensor::Bytes;
 use config::{OptimizerSection, Schedule, TrainConfig};
-use model::FusedAdam;
+use model::{Backend, FusedAdam, HostAdam, StepOptimizer};
 
 /// The optimizer of `[optimizer]`. Adam is fused on flex and Burn's own on
 /// ndarray and wgpu; AdamW and SGD are Burn's.
@@ -37,6 +38,43 @@ pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
                 (sgd.weight_decay > 0.0).then(|| WeightDecayConfig::new(sgd.weight_decay as f32)),
             )
             .init(),
+    }
+}
+
+/// What the training loop steps for `config`: on flex, Adam in place
+/// without Burn's per-parameter bookkeeping ([`HostAdam`]); otherwise the
+/// `ModuleOptimizer` of [`optimizer`].
+pub fn step_optimizer(config: &TrainConfig) -> StepOptimizer {
+    match host_adam(config) {
+        Some(adam) => StepOptimizer::Host(HostAdam::new(adam)),
+        None => StepOptimizer::Burn(optimizer(config)),
+    }
+}
+
+/// [`step_optimizer`] with the state of Burn's optimizer record `bytes`
+/// (`optim-<epoch>.bpk`); `Err` says what in it is wrong.
+pub fn restored_step_optimizer(
+    config: &TrainConfig,
+    bytes: &[u8],
+) -> Result<StepOptimizer, String> {
+    match host_adam(config) {
+        Some(adam) => HostAdam::from_record(adam, bytes).map(StepOptimizer::Host),
+        None => OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map(|record| StepOptimizer::Burn(optimizer(config).load_record(record)))
+            .map_err(|error| error.to_string()),
+    }
+}
+
+/// The Adam of `config` when [`HostAdam`] runs it: on flex.
+fn host_adam(config: &TrainConfig) -> Option<FusedAdam> {
+    match &config.optimizer {
+        OptimizerSection::Adam(adam) if config.backend == Backend::Flex => Some(FusedAdam::new(
+            config.backend,
+            adam.beta1,
+            adam.beta2,
+            adam.epsilon,
+        )),
+        _ => None,
     }
 }
 

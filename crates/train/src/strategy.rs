@@ -37,7 +37,7 @@ use burn::train::{
     SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainLoader, TrainStep,
     TrainingComponents, TrainingItem, ValidLoader,
 };
-use model::{Mlp, StepOutput, Tally};
+use model::{Mlp, StepOptimizer, StepOutput, Tally};
 
 use crate::guard::{LossGuard, Split};
 use run::TensorBoard;
@@ -52,7 +52,10 @@ pub struct FreeRunning {
     guard: LossGuard,
     /// The optimizer and schedule to train with (restored, when resuming);
     /// taken when training starts.
-    parts: Mutex<Option<(ModuleOptimizer, ModuleLrScheduler)>>,
+    parts: Mutex<Option<(StepOptimizer, ModuleLrScheduler)>>,
+    /// An unstepped optimizer of the same kind, in which Burn's checkpointer
+    /// is given the loop's state.
+    template: ModuleOptimizer,
     /// Where each training batch's loss goes too.
     tensorboard: TensorBoard,
 }
@@ -61,7 +64,8 @@ impl FreeRunning {
     pub fn new(
         device: Device,
         guard: LossGuard,
-        optimizer: ModuleOptimizer,
+        optimizer: StepOptimizer,
+        template: ModuleOptimizer,
         scheduler: ModuleLrScheduler,
         tensorboard: TensorBoard,
     ) -> Self {
@@ -69,6 +73,7 @@ impl FreeRunning {
             device,
             guard,
             parts: Mutex::new(Some((optimizer, scheduler))),
+            template,
             tensorboard,
         }
     }
@@ -77,7 +82,7 @@ impl FreeRunning {
 /// What the loop trains: the model, and what moves it.
 struct Trainee {
     model: Mlp,
-    optimizer: ModuleOptimizer,
+    optimizer: StepOptimizer,
     scheduler: ModuleLrScheduler,
 }
 
@@ -225,7 +230,7 @@ impl SupervisedLearningStrategy<Mlp> for FreeRunning {
                 if let Some(checkpointer) = &mut checkpointer {
                     let learner = Learner::new(
                         trainee.model.clone(),
-                        trainee.optimizer.clone(),
+                        trainee.optimizer.to_module_optimizer(&self.template),
                         trainee.scheduler.clone(),
                     );
                     checkpointer.checkpoint(&learner, epoch, &components.event_store);
@@ -284,7 +289,7 @@ impl FreeRunning {
             let rate = scheduler.step();
             let output = TrainStep::step(&model, batch);
             // Moved into the optimizer: its parameters have no other owner.
-            model = model.optimize(&mut optimizer, rate.clone(), output.grads);
+            model = optimizer.step(model, rate.clone(), output.grads);
             lr = Some(rate);
             pending.outputs.push(output.item);
             if pending.due() {

@@ -191,13 +191,10 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
     // model; the loop keeps its own optimizer and schedule, restored here.
     let (loop_optimizer, loop_scheduler) = match resume {
         Some(latest) => {
-            let (optim, schedule) = restore_optimizer(run.path(), latest.epoch)?;
-            (
-                optimizer.clone().load_record(optim),
-                scheduler.clone().load_record(schedule),
-            )
+            let (optim, schedule) = restore_optimizer(run.path(), latest.epoch, config)?;
+            (optim, scheduler.clone().load_record(schedule))
         }
-        None => (optimizer.clone(), scheduler.clone()),
+        None => (crate::optim::step_optimizer(config), scheduler.clone()),
     };
     let tensorboard = TensorBoard::create(run.path(), batches_per_epoch, finished_epochs)?;
     let guard = LossGuard::new(interrupter.clone());
@@ -207,6 +204,7 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
             train_device.clone(),
             guard.clone(),
             loop_optimizer,
+            optimizer.clone(),
             loop_scheduler,
             tensorboard.clone(),
         ))))
