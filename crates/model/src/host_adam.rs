@@ -60,10 +60,13 @@ impl StepOptimizer {
     }
 }
 
-/// Adam's moments in flat vectors, updated in one pass per parameter.
+/// Adam's (or AdamW's) moments in flat vectors, updated in one pass per
+/// parameter.
 #[derive(Clone)]
 pub struct HostAdam {
     adam: FusedAdam,
+    /// AdamW's decoupled weight decay; `None` for Adam.
+    weight_decay: Option<f64>,
     /// Per parameter, in the order the network visits them once stepped.
     params: Vec<Moments>,
 }
@@ -81,17 +84,28 @@ struct Moments {
 }
 
 impl HostAdam {
-    /// A fresh state for `adam`'s settings (its path must be the host's).
+    /// A fresh Adam state for `adam`'s settings (its path must be the host's).
     pub fn new(adam: FusedAdam) -> Self {
         Self {
             adam,
+            weight_decay: None,
             params: Vec::new(),
         }
     }
 
-    /// The state Burn's record `bytes` (an Adam `ModuleOptimizer`'s, as
-    /// `optim-<epoch>.bpk` holds it) describes; `Err` says what is wrong.
-    pub fn from_record(adam: FusedAdam, bytes: &[u8]) -> Result<Self, String> {
+    /// The same state stepped as Burn's AdamW with `weight_decay` (decoupled,
+    /// as PyTorch's), with `adam`'s betas and epsilon.
+    pub fn with_weight_decay(self, weight_decay: f64) -> Self {
+        Self {
+            weight_decay: Some(weight_decay),
+            ..self
+        }
+    }
+
+    /// This optimizer with the state Burn's record `bytes` (an Adam or AdamW
+    /// `ModuleOptimizer`'s, as `optim-<epoch>.bpk` holds it) describes; `Err`
+    /// says what is wrong.
+    pub fn from_record(self, bytes: &[u8]) -> Result<Self, String> {
         let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
             .map_err(|error| error.to_string())?;
         let times = reader.scalars().clone();
@@ -156,10 +170,10 @@ impl HostAdam {
         {
             return Err(format!("parameter {} lacks a moment", param.id.val()));
         }
-        Ok(Self { adam, params })
+        Ok(Self { params, ..self })
     }
 
-    /// The record an Adam `ModuleOptimizer` with this state writes (its
+    /// The record an Adam (AdamW) `ModuleOptimizer` with this state writes (its
     /// parameters' module paths aside, which only matter to optimizers with
     /// several parameter groups).
     pub fn to_record(&self) -> OptimizerRecord {
@@ -267,19 +281,18 @@ impl ModuleMapper for Stepper<'_> {
         let mut weights = flex(tensor.inner());
         let grad = flex(grad);
         let shape = weights.shape().to_vec();
-        let HostAdam { adam, params } = &mut *self.state;
+        let HostAdam {
+            adam,
+            weight_decay,
+            params,
+        } = &mut *self.state;
         let moments = moments(params, self.next, id, &shape);
         self.next += 1;
         moments.time += 1;
-        adam.update(
-            self.lr,
-            moments.time,
-            moments.time == 1,
-            values_mut(&mut weights),
-            &slice(&grad),
-            &mut moments.m,
-            &mut moments.v,
-        );
+        let (time, first) = (moments.time, moments.time == 1);
+        let (values, grad) = (values_mut(&mut weights), slice(&grad));
+        let (m, v) = (&mut moments.m, &mut moments.v);
+        adam.update(self.lr, *weight_decay, time, first, values, &grad, m, v);
         let mut updated = Tensor::from_inner(Tensor::from_primitive::<Flex>(weights));
         if require_grad {
             updated = updated.require_grad();
@@ -352,6 +365,46 @@ mod tests {
         );
     }
 
+    /// AdamW as Burn's `AdamW` computes it, with and without the decay;
+    /// and resumed from Burn's AdamW record.
+    #[test]
+    fn adamw_steps_and_resumes_exactly_as_burn_s() {
+        use burn::optim::AdamWConfig;
+        for decay in [0.01, 0.0] {
+            let burn_adamw = || {
+                AdamWConfig::new()
+                    .with_epsilon(1e-7)
+                    .with_weight_decay(decay as f32)
+                    .init()
+            };
+            let host_adamw = || HostAdam::new(adam()).with_weight_decay(decay);
+            let model = network();
+            let mut host = StepOptimizer::Host(host_adamw());
+            let mut burn = StepOptimizer::Burn(burn_adamw());
+            let (a, b) = (
+                train(&mut host, model.clone(), 3),
+                train(&mut burn, model.clone(), 3),
+            );
+            assert_eq!(weights(&a), weights(&b), "weight decay {decay}");
+            assert_ne!(weights(&a), weights(&model));
+            let record = burn_adamw_record(&burn);
+            let mut resumed = StepOptimizer::Host(host_adamw().from_record(&record).unwrap());
+            assert_eq!(
+                weights(&train(&mut resumed, a.clone(), 2)),
+                weights(&train(&mut burn, a, 2)),
+                "weight decay {decay}, resumed"
+            );
+        }
+    }
+
+    /// `optimizer`'s record as Burn writes it.
+    fn burn_adamw_record(optimizer: &StepOptimizer) -> Vec<u8> {
+        let StepOptimizer::Burn(module) = optimizer else {
+            panic!("a ModuleOptimizer")
+        };
+        module.to_record().into_bytes().unwrap().to_vec()
+    }
+
     /// Checkpoints keep Burn's format both ways: HostAdam's record resumes in
     /// a ModuleOptimizer, and a ModuleOptimizer's (an older run's) in
     /// HostAdam, each continuing exactly as the uninterrupted optimizer.
@@ -373,9 +426,9 @@ mod tests {
             OptimizerRecord::from_bytes(Bytes::from_bytes_vec(host_record.clone())).unwrap(),
         ));
         let mut from_burn =
-            StepOptimizer::Host(HostAdam::from_record(adam(), &burn_record).unwrap());
+            StepOptimizer::Host(HostAdam::new(adam()).from_record(&burn_record).unwrap());
         let mut round_trip =
-            StepOptimizer::Host(HostAdam::from_record(adam(), &host_record).unwrap());
+            StepOptimizer::Host(HostAdam::new(adam()).from_record(&host_record).unwrap());
         let whole = weights(&train(&mut host, model.clone(), 2));
         assert_eq!(weights(&train(&mut from_host, model.clone(), 2)), whole);
         assert_eq!(weights(&train(&mut from_burn, model.clone(), 2)), whole);
@@ -384,7 +437,7 @@ mod tests {
 
     #[test]
     fn records_that_are_not_adam_states_are_refused() {
-        assert!(HostAdam::from_record(adam(), b"not a record").is_err());
+        assert!(HostAdam::new(adam()).from_record(b"not a record").is_err());
         let tensor = |name: &str| {
             burn_pack::Tensor::new(
                 name.into(),
@@ -402,7 +455,11 @@ mod tests {
             writer.into_bytes().unwrap().to_vec()
         };
         let both = || vec![tensor("3.momentum.moment_1"), tensor("3.momentum.moment_2")];
-        assert!(HostAdam::from_record(adam(), &record(both(), Some(4))).is_ok());
+        assert!(
+            HostAdam::new(adam())
+                .from_record(&record(both(), Some(4)))
+                .is_ok()
+        );
         for (tensors, time, error) in [
             (both(), None, "no step count 3.momentum.time"),
             (both(), Some(0), "no step count 3.momentum.time"),
@@ -418,7 +475,8 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                HostAdam::from_record(adam(), &record(tensors, time))
+                HostAdam::new(adam())
+                    .from_record(&record(tensors, time))
                     .err()
                     .as_deref(),
                 Some(error)

@@ -112,6 +112,7 @@ impl Optimizer for FusedAdam {
         });
         self.update(
             lr,
+            None,
             time,
             first,
             values_mut(&mut weights),
@@ -138,7 +139,7 @@ impl Optimizer for FusedAdam {
 
 impl FusedAdam {
     /// Step `time + 1` of Adam on one parameter held on the GPU, with the
-    /// arithmetic of [`adam_update`] as tensor operations: nothing is read
+    /// arithmetic of [`update_weights`] as tensor operations: nothing is read
     /// back, and fusion makes one kernel of the chain.
     fn device_step<const D: usize>(
         &self,
@@ -169,6 +170,21 @@ impl FusedAdam {
         (weights, Some(AdamState::new(momentum)))
     }
 
+    /// AdamW's constants of step `time` (from 1), rounded as Burn rounds them.
+    fn adamw_constants(&self, lr: f64, weight_decay: f64, time: usize) -> AdamWStep {
+        let time = time as i32;
+        let decay_rate = lr * weight_decay;
+        AdamWStep {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            correction_1: 1.0 - self.beta_1.powi(time),
+            correction_2: 1.0 - self.beta_2.powi(time),
+            epsilon: self.epsilon,
+            keep: (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
+            lr: lr as f32,
+        }
+    }
+
     /// The constants of step `time` (from 1).
     fn constants(&self, lr: f64, time: usize) -> AdamStep {
         let time = time as i32;
@@ -182,12 +198,17 @@ impl FusedAdam {
         }
     }
 
-    /// Step `time` (from 1) of Adam on one parameter, in place. With `first`,
-    /// the moments start as `(1 - beta) * g`, as Burn's `Adam` starts them.
+    /// Step `time` (from 1) of Adam on one parameter, in place; with
+    /// `weight_decay`, of Burn's AdamW instead (decoupled decay, no amsgrad:
+    /// the moments as Adam's, each corrected by its own bias term, the
+    /// weights decayed by `1 - lr * weight_decay`, skipped at 0, and moved by
+    /// `lr` times the corrected step). With `first`, the moments start as
+    /// `(1 - beta) * g`, as Burn starts them.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn update(
         &self,
         lr: f64,
+        weight_decay: Option<f64>,
         time: usize,
         first: bool,
         weights: &mut [f32],
@@ -195,9 +216,12 @@ impl FusedAdam {
         m: &mut [f32],
         v: &mut [f32],
     ) {
-        let step = self.constants(lr, time);
+        let step = match weight_decay {
+            None => Rule::Adam(self.constants(lr, time)),
+            Some(weight_decay) => Rule::AdamW(self.adamw_constants(lr, weight_decay, time)),
+        };
         if weights.len() < PARALLEL_UPDATE {
-            return adam_update(step, first, weights, grad, m, v);
+            return update_weights(step, first, weights, grad, m, v);
         }
         // A large parameter (784 x 512 is 401,408 weights) is split across
         // the cores; the tutorial's largest (50,176) stays on one.
@@ -206,8 +230,22 @@ impl FusedAdam {
             .par_chunks_mut(chunk)
             .zip(grad.par_chunks(chunk))
             .zip(m.par_chunks_mut(chunk).zip(v.par_chunks_mut(chunk)))
-            .for_each(|((weights, grad), (m, v))| adam_update(step, first, weights, grad, m, v));
+            .for_each(|((weights, grad), (m, v))| update_weights(step, first, weights, grad, m, v));
     }
+}
+
+/// One AdamW step's constants, as Burn rounds them to `f32`.
+#[derive(Clone, Copy)]
+struct AdamWStep {
+    beta_1: f32,
+    beta_2: f32,
+    /// `1 - beta_1^t` and `1 - beta_2^t`.
+    correction_1: f32,
+    correction_2: f32,
+    epsilon: f32,
+    /// `1 - lr * weight_decay`, unless the decay is 0.
+    keep: Option<f32>,
+    lr: f32,
 }
 
 /// Parameters with at least this many values are updated on several threads.
@@ -225,19 +263,61 @@ struct AdamStep {
     lr: f32,
 }
 
-/// The update of every weight, in Burn's order of operations; compiled for
-/// AVX-512 and AVX2 too (the square root and division then run 16 or 8 at a
-/// time), chosen at run time.
+/// How a step moves each weight, with its constants.
+#[derive(Clone, Copy)]
+enum Rule {
+    Adam(AdamStep),
+    AdamW(AdamWStep),
+}
+
+/// The update of every weight under `rule`, in Burn's order of operations;
+/// compiled for AVX-512 and AVX2 too (the square root and division then run
+/// 16 or 8 at a time), chosen at run time.
 #[multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2+fma",))]
-fn adam_update(
-    step: AdamStep,
+fn update_weights(
+    rule: Rule,
     first: bool,
     weights: &mut [f32],
     grad: &[f32],
     m: &mut [f32],
     v: &mut [f32],
 ) {
-    let (factor_1, factor_2) = (1.0 - step.beta_1, 1.0 - step.beta_2);
+    match rule {
+        Rule::Adam(step) => {
+            let moments = (step.beta_1, step.beta_2, first);
+            each_weight(moments, weights, grad, m, v, |w, m, v| {
+                *w -= (m * step.combined) / (v.sqrt() + step.epsilon) * step.lr;
+            });
+        }
+        Rule::AdamW(step) => {
+            let moments = (step.beta_1, step.beta_2, first);
+            each_weight(moments, weights, grad, m, v, |w, m, v| {
+                let delta =
+                    (m / step.correction_1) / ((v / step.correction_2).sqrt() + step.epsilon);
+                let decayed = match step.keep {
+                    Some(keep) => *w * keep,
+                    None => *w,
+                };
+                *w = decayed - delta * step.lr;
+            });
+        }
+    }
+}
+
+/// Updates both moments of every weight from its gradient as Burn's Adam
+/// and AdamW do (at the `first` step they start as `(1 - beta) * g`), then
+/// `apply`s the weight's update to it with the new moments. Inlined into
+/// each caller's compiled variants.
+#[inline(always)]
+fn each_weight(
+    (beta_1, beta_2, first): (f32, f32, bool),
+    weights: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    apply: impl Fn(&mut f32, f32, f32),
+) {
+    let (factor_1, factor_2) = (1.0 - beta_1, 1.0 - beta_2);
     let rows = weights
         .iter_mut()
         .zip(grad)
@@ -246,13 +326,13 @@ fn adam_update(
         for ((w, &g), (m, v)) in rows {
             *m = g * factor_1;
             *v = (g * g) * factor_2;
-            *w -= (*m * step.combined) / (v.sqrt() + step.epsilon) * step.lr;
+            apply(w, *m, *v);
         }
     } else {
         for ((w, &g), (m, v)) in rows {
-            *m = *m * step.beta_1 + g * factor_1;
-            *v = *v * step.beta_2 + (g * g) * factor_2;
-            *w -= (*m * step.combined) / (v.sqrt() + step.epsilon) * step.lr;
+            *m = *m * beta_1 + g * factor_1;
+            *v = *v * beta_2 + (g * g) * factor_2;
+            apply(w, *m, *v);
         }
     }
 }
@@ -325,6 +405,7 @@ mod tests {
         let (mut m, mut v) = ([0.0f32; 3], [0.0f32; 3]);
         adam.update(
             0.5,
+            None,
             1,
             true,
             &mut weights,
@@ -355,8 +436,8 @@ mod tests {
             .collect();
         let start: Vec<f32> = (0..n).map(|i| (i % 17) as f32 / 17.0).collect();
         let (mut weights, mut m, mut v) = (start.clone(), vec![0.0; n], vec![0.0; n]);
-        adam.update(0.01, 1, true, &mut weights, &grad, &mut m, &mut v);
-        adam.update(0.01, 2, false, &mut weights, &grad, &mut m, &mut v);
+        adam.update(0.01, None, 1, true, &mut weights, &grad, &mut m, &mut v);
+        adam.update(0.01, None, 2, false, &mut weights, &grad, &mut m, &mut v);
         let step = |time: i32| AdamStep {
             beta_1: 0.9,
             beta_2: 0.999,
@@ -365,8 +446,15 @@ mod tests {
             lr: 0.01,
         };
         let (mut one, mut m1, mut v1) = (start, vec![0.0; n], vec![0.0; n]);
-        adam_update(step(1), true, &mut one, &grad, &mut m1, &mut v1);
-        adam_update(step(2), false, &mut one, &grad, &mut m1, &mut v1);
+        update_weights(Rule::Adam(step(1)), true, &mut one, &grad, &mut m1, &mut v1);
+        update_weights(
+            Rule::Adam(step(2)),
+            false,
+            &mut one,
+            &grad,
+            &mut m1,
+            &mut v1,
+        );
         assert_eq!(weights, one);
         assert_eq!((m, v), (m1, v1));
     }

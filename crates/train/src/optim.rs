@@ -41,12 +41,12 @@ pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-/// What the training loop steps for `config`: on flex, Adam in place
-/// without Burn's per-parameter bookkeeping ([`HostAdam`]); otherwise the
-/// `ModuleOptimizer` of [`optimizer`].
+/// What the training loop steps for `config`: on flex, Adam and AdamW in
+/// place without Burn's per-parameter bookkeeping ([`HostAdam`]); otherwise
+/// the `ModuleOptimizer` of [`optimizer`].
 pub fn step_optimizer(config: &TrainConfig) -> StepOptimizer {
     match host_adam(config) {
-        Some(adam) => StepOptimizer::Host(HostAdam::new(adam)),
+        Some(adam) => StepOptimizer::Host(adam),
         None => StepOptimizer::Burn(optimizer(config)),
     }
 }
@@ -58,23 +58,29 @@ pub fn restored_step_optimizer(
     bytes: &[u8],
 ) -> Result<StepOptimizer, String> {
     match host_adam(config) {
-        Some(adam) => HostAdam::from_record(adam, bytes).map(StepOptimizer::Host),
+        Some(adam) => adam.from_record(bytes).map(StepOptimizer::Host),
         None => OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
             .map(|record| StepOptimizer::Burn(optimizer(config).load_record(record)))
             .map_err(|error| error.to_string()),
     }
 }
 
-/// The Adam of `config` when [`HostAdam`] runs it: on flex.
-fn host_adam(config: &TrainConfig) -> Option<FusedAdam> {
+/// The [`HostAdam`] of `config`, when it runs `config`'s optimizer: Adam or
+/// AdamW on flex.
+fn host_adam(config: &TrainConfig) -> Option<HostAdam> {
+    if config.backend != Backend::Flex {
+        return None;
+    }
+    let fused = |beta1, beta2, epsilon| FusedAdam::new(config.backend, beta1, beta2, epsilon);
     match &config.optimizer {
-        OptimizerSection::Adam(adam) if config.backend == Backend::Flex => Some(FusedAdam::new(
-            config.backend,
-            adam.beta1,
-            adam.beta2,
-            adam.epsilon,
-        )),
-        _ => None,
+        OptimizerSection::Adam(adam) => {
+            Some(HostAdam::new(fused(adam.beta1, adam.beta2, adam.epsilon)))
+        }
+        OptimizerSection::Adamw(adamw) => Some(
+            HostAdam::new(fused(adamw.beta1, adamw.beta2, adamw.epsilon))
+                .with_weight_decay(adamw.weight_decay),
+        ),
+        OptimizerSection::Sgd(_) => None,
     }
 }
 
