@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use data::{errln, outln};
+use data::{Distortion, errln, outln};
 use model::{Backend, BackendDevice, MlpConfig};
 use serde_json::json;
 
@@ -64,6 +64,10 @@ enum Command {
         /// measured against.
         #[arg(long)]
         burn_layers: bool,
+        /// Distort the training images with the `[augment]` section of this
+        /// config file (configs/distorted.toml, say), as `train` would.
+        #[arg(long, value_name = "CONFIG")]
+        augment: Option<PathBuf>,
     },
     /// Time a trained run's model on the whole test set and on a single image.
     Infer {
@@ -153,7 +157,12 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             epochs,
             max_steps,
             burn_layers,
+            augment,
         } => {
+            let distortion = match augment {
+                Some(path) => config::TrainConfig::load(&path)?.augment.distortion(),
+                None => Distortion::default(),
+            };
             let device = common.backend.device()?;
             let (mnist, located) = data::load_mnist(common.data_dir.as_deref())?;
             let hidden = hidden as usize;
@@ -165,6 +174,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 seed,
                 max_steps: max_steps.map(|steps| steps as usize),
                 burn_layers,
+                distortion,
             };
             let splits = profile::profile_epochs(
                 &settings,
@@ -178,6 +188,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 "backend": common.backend.to_string(),
                 "network": settings.model.describe(),
                 "path": if burn_layers { "burn layers" } else { "fused" },
+                "distorted": !distortion.is_identity(),
                 "batch_size": batch_size,
                 "epoch": epochs,
                 "data_dir": located.dir,

@@ -20,12 +20,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
 use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
-use data::{MnistBatch, MnistBatcher, MnistDataset, MnistSplit, NUM_CLASSES, ResidentBatcher};
+use data::{
+    DistortingBatcher, Distortion, Epoch, EpochCount, MnistBatch, MnistBatcher, MnistDataset,
+    MnistItem, MnistSplit, NUM_CLASSES, ResidentBatcher,
+};
 use model::{
     Backend, EVAL_BATCH_SIZE, FusedAdam, HostAdam, MlpConfig, StepOptimizer, Tally, evaluate,
 };
@@ -47,6 +51,9 @@ pub struct ProfileSettings {
     /// layer, Burn's `Adam`, batches built on the host. To measure what the
     /// fused path saves, in the same binary on the same device.
     pub burn_layers: bool,
+    /// Distortions of the training images, drawn as `train` draws them: on
+    /// the device on wgpu's fused path, on the host otherwise.
+    pub distortion: Distortion,
 }
 
 /// Seconds spent in each phase over one epoch of the training split plus one
@@ -149,22 +156,28 @@ pub fn profile_epochs(
     } else {
         StepOptimizer::Burn(fused.init())
     };
-    // As `train` builds its batches: on the GPU gathered from the split
-    // uploaded once, elsewhere normalised on the host.
+    // As `train` builds its batches: on the GPU gathered (and distorted)
+    // on the device from the split uploaded once, elsewhere normalised (and
+    // distorted) on the host; distortions drawn for each epoch.
+    let epoch = Epoch::default();
+    let distortion = settings.distortion;
     let loader: Arc<dyn DataLoader<MnistBatch>> = match settings.backend {
         Backend::Wgpu if !settings.burn_layers => {
-            DataLoaderBuilder::new(ResidentBatcher::new(Arc::clone(&train)))
-                .batch_size(settings.batch_size)
-                .shuffle(settings.seed)
-                .set_device(device.clone())
-                .build(MnistDataset::new(train))
+            let batcher = ResidentBatcher::distorting(
+                Arc::clone(&train),
+                distortion,
+                settings.seed,
+                epoch.clone(),
+            );
+            shuffled(batcher, settings, device, &train)
         }
-        _ => DataLoaderBuilder::new(MnistBatcher)
-            .batch_size(settings.batch_size)
-            .shuffle(settings.seed)
-            .set_device(device.clone())
-            .build(MnistDataset::new(train)),
+        _ if !distortion.is_identity() => {
+            let batcher = DistortingBatcher::new(distortion, settings.seed, epoch.clone());
+            shuffled(batcher, settings, device, &train)
+        }
+        _ => shuffled(MnistBatcher, settings, device, &train),
     };
+    let loader = EpochCount::new(loader, epoch);
     let sync = || device.sync().context("the device failed while profiling");
     let counter = Arc::new(LaunchCounter::default());
     let _observing = LaunchObservation::new(counter.clone());
@@ -224,6 +237,23 @@ pub fn profile_epochs(
         splits.push(split);
     }
     Ok(splits)
+}
+
+/// `batcher`'s batches of `train` in the order of `settings`' seed.
+fn shuffled<B>(
+    batcher: B,
+    settings: &ProfileSettings,
+    device: &Device,
+    train: &Arc<MnistSplit>,
+) -> Arc<dyn DataLoader<MnistBatch>>
+where
+    B: Batcher<MnistItem, MnistBatch> + 'static,
+{
+    DataLoaderBuilder::new(batcher)
+        .batch_size(settings.batch_size)
+        .shuffle(settings.seed)
+        .set_device(device.clone())
+        .build(MnistDataset::new(Arc::clone(train)))
 }
 
 /// Seconds since `clock`, restarting it.

@@ -74,6 +74,27 @@ fn profile_splits_every_step_of_each_epoch() {
     assert!(phases.iter().all(|p| seconds[p].as_f64().unwrap() >= 0.0));
     assert!(seconds["forward"].as_f64().unwrap() > 0.0);
     assert!((json["total_seconds"].as_f64().unwrap() - sum).abs() < 1e-9);
+    assert_eq!(json["distorted"], false);
+}
+
+/// `--augment` distorts the training images as the config's `[augment]`
+/// says (here the distorted preset's, which the README's profile uses).
+#[test]
+fn profile_distorts_with_a_configs_augment_section() {
+    let data = synthetic(40, 10);
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/distorted.toml");
+    let json = report(&bench(&[
+        "profile",
+        "--data-dir",
+        path(data.path()),
+        "--hidden",
+        "8",
+        "--augment",
+        path(&preset),
+    ]));
+    assert_eq!(json["distorted"], true);
+    assert_eq!(json["seconds"]["steps"], 2);
+    assert!(json["seconds"]["data"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -115,6 +136,9 @@ fn bad_input_is_a_one_line_error() {
     assert!(error.contains("no-such-run"), "{error}");
 
     let error = one_line_error(&bench(&["profile", "--data-dir", path(&gone)]));
+    assert!(error.contains("no-such-run"), "{error}");
+
+    let error = one_line_error(&bench(&["profile", "--augment", path(&gone)]));
     assert!(error.contains("no-such-run"), "{error}");
 
     // Flag values clap rejects exit with its usage code.

@@ -54,13 +54,37 @@ impl Distortion {
             && !self.is_elastic()
     }
 
-    fn is_elastic(&self) -> bool {
+    /// Whether an elastic field is added to the affine map.
+    pub fn is_elastic(&self) -> bool {
         self.elastic_alpha != 0.0 && self.elastic_sigma > 0.0
     }
 
     /// The warp of image `index` in `epoch` (1-based) of a run seeded `seed`.
     pub fn draw(&self, seed: u64, epoch: usize, index: usize) -> Warp {
-        let mut rng = StdRng::seed_from_u64(mix(seed, epoch as u64, index as u64));
+        let mut rng = generator(seed, epoch, index);
+        let mut warp = self.draw_affine(&mut rng);
+        warp.field = self
+            .is_elastic()
+            .then(|| ElasticField::draw(&mut rng, self.elastic_sigma, self.elastic_alpha));
+        warp
+    }
+
+    /// The same draw as [`Self::draw`] for the device
+    /// ([`crate::device_augment`]): the affine part is the one `draw` gives;
+    /// the elastic field is left for the device to make from a key (the
+    /// number `draw` seeds the field's own generator with).
+    pub fn draw_keyed(&self, seed: u64, epoch: usize, index: usize) -> KeyedWarp {
+        let mut rng = generator(seed, epoch, index);
+        let warp = self.draw_affine(&mut rng);
+        KeyedWarp {
+            inverse: warp.inverse,
+            shift: warp.shift,
+            field_key: rng.random(),
+        }
+    }
+
+    /// The affine part of a draw, from the first numbers of `rng`.
+    fn draw_affine(&self, rng: &mut StdRng) -> Warp {
         let mut uniform = |limit: f32| {
             if limit > 0.0 {
                 rng.random_range(-limit..=limit)
@@ -72,16 +96,30 @@ impl Distortion {
         let scale = 1.0 + uniform(self.scale);
         let shear = uniform(self.shear).to_radians().tan();
         let shift = [uniform(self.translation), uniform(self.translation)];
-        let field = self
-            .is_elastic()
-            .then(|| ElasticField::draw(&mut rng, self.elastic_sigma, self.elastic_alpha));
-        Warp::new(angle, scale, shear, shift, field)
+        Warp::new(angle, scale, shear, shift, None)
     }
+}
+
+/// A draw as the device applies it: [`Warp`]'s affine map, and the key its
+/// elastic field is made from (used only if the distortion is elastic).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KeyedWarp {
+    /// As [`Warp`]'s: `(a x + b y, c x + d y)` from output to input offsets.
+    pub inverse: [f32; 4],
+    /// The drawn translation, in output pixels.
+    pub shift: [f32; 2],
+    /// 64 random bits.
+    pub field_key: u64,
+}
+
+/// The generator of image `index` in `epoch` of a run seeded `seed`.
+fn generator(seed: u64, epoch: usize, index: usize) -> StdRng {
+    StdRng::seed_from_u64(mix(seed, epoch as u64, index as u64))
 }
 
 /// One generator seed from three numbers (SplitMix64's finaliser on each in
 /// turn): nearby `(seed, epoch, index)` triples give unrelated streams.
-fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
+pub(crate) fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
     let finalize = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -108,9 +146,8 @@ impl ElasticField {
         // image's own generator.
         let mut fast = SmallRng::seed_from_u64(rng.random());
         let mut noise = || -> Vec<f32> {
-            // 24 random bits to [-1, 1).
             let field: Vec<f32> = (0..IMAGE_PIXELS)
-                .map(|_| (fast.next_u32() >> 8) as f32 * (2.0 / (1u32 << 24) as f32) - 1.0)
+                .map(|_| signed_unit(fast.next_u32()))
                 .collect();
             let mut smoothed = smooth(&field, sigma);
             smoothed.iter_mut().for_each(|value| *value *= alpha);
@@ -122,12 +159,17 @@ impl ElasticField {
     }
 }
 
+/// The top 24 of 32 random bits as a number uniform in [-1, 1).
+pub(crate) fn signed_unit(bits: u32) -> f32 {
+    (bits >> 8) as f32 * (2.0 / (1u32 << 24) as f32) - 1.0
+}
+
 /// The 28x28 matrix `G` of a one-dimensional Gaussian blur of standard
 /// deviation `sigma` (normalised weights, cut at three widths), with 0 beyond
 /// the frame as SciPy's `gaussian_filter(mode="constant")`, which the usual
 /// implementations of Simard's distortion use: displacements fade towards
 /// the frame's edge rather than grow there. `G` is symmetric.
-fn blur_matrix(sigma: f32) -> Vec<f32> {
+pub(crate) fn blur_matrix(sigma: f32) -> Vec<f32> {
     let radius = ((3.0 * sigma).ceil() as usize).min(IMAGE_SIDE - 1) as isize;
     let weights: Vec<f32> = (-radius..=radius)
         .map(|x| (-(x * x) as f32 / (2.0 * sigma * sigma)).exp())
@@ -191,7 +233,7 @@ pub struct Warp {
     pub field: Option<ElasticField>,
 }
 
-const CENTRE: f32 = (IMAGE_SIDE as f32 - 1.0) / 2.0;
+pub(crate) const CENTRE: f32 = (IMAGE_SIDE as f32 - 1.0) / 2.0;
 
 impl Warp {
     /// Scales by `scale`, shears by `shear` (x moves by `shear * y`), rotates
@@ -274,9 +316,9 @@ fn multiply(m: [f32; 4], n: [f32; 4]) -> [f32; 4] {
 }
 
 /// Paper around the padded image, in pixels.
-const BORDER: usize = 2;
+pub(crate) const BORDER: usize = 2;
 /// Side of the padded image.
-const PADDED: usize = IMAGE_SIDE + 2 * BORDER;
+pub(crate) const PADDED: usize = IMAGE_SIDE + 2 * BORDER;
 
 /// The padded image at image coordinates `(x, y)`, interpolated between the
 /// four nearest pixels; outside the frame is paper (0). Far-away points are
@@ -296,7 +338,7 @@ fn bilinear(padded: &[f32; PADDED * PADDED], x: f32, y: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A 28x28 image with one lit pixel.
@@ -313,7 +355,7 @@ mod tests {
     }
 
     /// A stroke-like test digit: a ring of ink.
-    fn ring() -> Vec<u8> {
+    pub(crate) fn ring() -> Vec<u8> {
         (0..IMAGE_PIXELS)
             .map(|p| {
                 let (x, y) = (

@@ -105,12 +105,13 @@ impl<O: Send + 'static> DataLoader<O> for EpochCount<O> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{MnistBatcher, MnistDataset, MnistSplit};
     use burn::data::dataloader::DataLoaderBuilder;
 
-    fn split() -> Arc<MnistSplit> {
+    /// 40 images of a vertical bar at 8 places.
+    pub(crate) fn split() -> Arc<MnistSplit> {
         let labels: Vec<u8> = (0..40).map(|i| (i % 10) as u8).collect();
         let images = (0..40 * IMAGE_PIXELS)
             .map(|p| {
@@ -135,7 +136,7 @@ mod tests {
     }
 
     /// Each epoch's images, as a loader gives them after a move to the device.
-    fn epochs(loader: &dyn DataLoader<MnistBatch>, count: usize) -> Vec<Vec<f32>> {
+    pub(crate) fn epochs(loader: &dyn DataLoader<MnistBatch>, count: usize) -> Vec<Vec<f32>> {
         let moved = loader.to_device(&Device::flex());
         (0..count)
             .map(|_| {

@@ -16,6 +16,8 @@ pub mod console;
 #[cfg(feature = "burn")]
 pub mod dataset;
 #[cfg(feature = "burn")]
+mod device_augment;
+#[cfg(feature = "burn")]
 pub mod distorted;
 pub mod error;
 pub mod fetch;
@@ -31,7 +33,7 @@ pub mod resident;
 pub mod synthetic;
 
 pub use atomic::{write_atomic, write_new};
-pub use augment::{Distortion, Warp};
+pub use augment::{Distortion, KeyedWarp, Warp};
 #[cfg(feature = "burn")]
 pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};
 #[cfg(feature = "burn")]

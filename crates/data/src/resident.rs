@@ -8,14 +8,24 @@
 //! and the device selects the rows and unpacks and normalises their pixels. The items still come from Burn's
 //! shuffling loader, so the order of the batches is the same as on the CPU
 //! for the same seed, and a resumed run sees the batches it would have.
+//!
+//! With a distortion ([`ResidentBatcher::distorting`]) each image is warped on
+//! the device too ([`crate::device_augment`]), as drawn for (seed, epoch,
+//! image index); the epoch comes from an [`EpochCount`](crate::EpochCount)
+//! around the loader, as for the host's
+//! [`DistortingBatcher`](crate::DistortingBatcher).
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::augment::Distortion;
 use crate::batcher::MnistBatch;
 use crate::dataset::MnistItem;
+use crate::device_augment::DeviceDistortion;
+use crate::distorted::Epoch;
 use crate::mnist::{IMAGE_PIXELS, MnistSplit};
 
 /// Builds [`MnistBatch`]es by gathering rows of the whole split on the device.
@@ -25,6 +35,8 @@ use crate::mnist::{IMAGE_PIXELS, MnistSplit};
 pub struct ResidentBatcher {
     split: Arc<MnistSplit>,
     uploaded: Arc<Mutex<Option<Resident>>>,
+    /// The distortion, the run's seed and the running epoch, if any.
+    distorting: Option<(Distortion, u64, Epoch)>,
 }
 
 /// A split on one device.
@@ -39,6 +51,7 @@ struct Resident {
     words: Tensor<2, Int>,
     /// `[N]`.
     labels: Tensor<1, Int>,
+    distortion: Option<DeviceDistortion>,
 }
 
 /// Pixels per packed word.
@@ -50,6 +63,22 @@ impl ResidentBatcher {
         Self {
             split,
             uploaded: Arc::new(Mutex::new(None)),
+            distorting: None,
+        }
+    }
+
+    /// Batches of `split`'s items, each image distorted as a run seeded
+    /// `seed` draws it in the epoch `epoch` holds (1-based). A distortion
+    /// that is the identity gives [`Self::new`]'s batches.
+    pub fn distorting(
+        split: Arc<MnistSplit>,
+        distortion: Distortion,
+        seed: u64,
+        epoch: Epoch,
+    ) -> Self {
+        Self {
+            distorting: (!distortion.is_identity()).then_some((distortion, seed, epoch)),
+            ..Self::new(split)
         }
     }
 
@@ -74,6 +103,9 @@ impl ResidentBatcher {
                         device,
                     ),
                     labels: Tensor::from_data(TensorData::new(labels, [count]), device),
+                    distortion: self.distorting.as_ref().map(|(distortion, seed, _)| {
+                        DeviceDistortion::new(*distortion, *seed, device)
+                    }),
                 };
                 *uploaded = Some(resident.clone());
                 resident
@@ -82,8 +114,8 @@ impl ResidentBatcher {
     }
 }
 
-/// The images `indices` (`[B]`) of the packed `words`, unpacked and
-/// normalised as [`crate::normalize`] does: `[B, 784]` in [-0.5, 0.5].
+/// The images `indices` (`[B]`) of the packed `words`, unpacked: `[B, 784]`
+/// pixel values in [0, 255].
 fn gather(words: &Tensor<2, Int>, indices: &Tensor<1, Int>) -> Tensor<2> {
     let [batch] = indices.dims();
     let device = words.device();
@@ -97,7 +129,7 @@ fn gather(words: &Tensor<2, Int>, indices: &Tensor<1, Int>) -> Tensor<2> {
         .bitwise_right_shift(shifts.expand([batch, IMAGE_PIXELS / PACKED, PACKED]))
         .bitwise_and_scalar(255)
         .reshape([batch, IMAGE_PIXELS]);
-    bytes.float() / 255.0 - 0.5
+    bytes.float()
 }
 
 impl std::fmt::Debug for ResidentBatcher {
@@ -111,12 +143,22 @@ impl std::fmt::Debug for ResidentBatcher {
 impl Batcher<MnistItem, MnistBatch> for ResidentBatcher {
     fn batch(&self, items: Vec<MnistItem>, device: &Device) -> MnistBatch {
         let resident = self.resident(device);
-        let indices: Vec<i64> = items.iter().map(|item| item.index() as i64).collect();
-        let size = indices.len();
-        let indices = Tensor::<1, Int>::from_data(TensorData::new(indices, [size]), device);
+        let indices: Vec<usize> = items.iter().map(MnistItem::index).collect();
+        let rows = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                indices.iter().map(|&index| index as i64).collect(),
+                [indices.len()],
+            ),
+            device,
+        );
+        let mut images = gather(&resident.words, &rows);
+        if let (Some(distortion), Some((_, _, epoch))) = (&resident.distortion, &self.distorting) {
+            images = distortion.apply(images, epoch.load(Ordering::Acquire), &indices);
+        }
+        // As `crate::normalize`: [-0.5, 0.5].
         MnistBatch {
-            images: gather(&resident.words, &indices),
-            targets: resident.labels.select(0, indices),
+            images: images / 255.0 - 0.5,
+            targets: resident.labels.select(0, rows),
         }
     }
 }
@@ -147,5 +189,56 @@ mod tests {
                 host.targets.into_data().convert::<i64>()
             );
         }
+    }
+
+    /// Through the loaders training uses: distorted on the device as on the
+    /// host (affine only: the elastic noise is the same distribution, not
+    /// the same numbers; see `device_augment`'s tests), epoch by epoch, and
+    /// the identity gives the plain resident batches.
+    #[test]
+    fn distorts_each_epoch_as_the_host_batcher_does() {
+        use crate::distorted::tests::{epochs, split};
+        use crate::{DistortingBatcher, Epoch, EpochCount};
+        use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+
+        let two_epochs = |on_device: bool, distortion: Distortion| -> Vec<Vec<f32>> {
+            let epoch = Epoch::default();
+            let dataset = MnistDataset::new(split());
+            let shuffled = if on_device {
+                let batcher = ResidentBatcher::distorting(split(), distortion, 3, epoch.clone());
+                DataLoaderBuilder::new(batcher)
+                    .batch_size(8)
+                    .shuffle(3)
+                    .build(dataset)
+            } else {
+                let batcher = DistortingBatcher::new(distortion, 3, epoch.clone());
+                DataLoaderBuilder::new(batcher)
+                    .batch_size(8)
+                    .shuffle(3)
+                    .build(dataset)
+            };
+            let counted: Arc<dyn DataLoader<MnistBatch>> =
+                Arc::new(EpochCount::new(shuffled, epoch));
+            epochs(counted.as_ref(), 2)
+        };
+        let affine = Distortion {
+            rotation: 12.0,
+            shear: 10.0,
+            translation: 2.0,
+            ..Distortion::default()
+        };
+        let (ours, host) = (two_epochs(true, affine), two_epochs(false, affine));
+        assert_ne!(ours[0], ours[1], "every epoch distorted anew");
+        for (ours, host) in ours.iter().zip(&host) {
+            let largest = ours
+                .iter()
+                .zip(host)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(largest < 1e-3, "{largest} from the host's batches");
+        }
+        assert_eq!(
+            two_epochs(true, Distortion::default()),
+            two_epochs(false, Distortion::default())
+        );
     }
 }

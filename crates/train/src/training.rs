@@ -131,16 +131,27 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
 
     let finished_epochs = resume.map_or(0, |latest| latest.epoch);
     let distortion = config.augment.distortion();
-    // On the GPU the undistorted splits live on the device, uploaded once,
-    // and each batch is gathered there (data::resident); distorted batches
+    // On the GPU the splits live on the device, uploaded once, and each
+    // batch is gathered there (data::resident), distorted there too if the
+    // run asks for it (data::device_augment); on the CPU distorted batches
     // are drawn on the host.
     let resident = config.backend == Backend::Wgpu;
     let shuffled: Arc<dyn DataLoader<MnistBatch>> = if !distortion.is_identity() {
         // Each image distorted as drawn for (seed, epoch, index): the epoch
         // comes from counting the shuffling loader's epochs.
         let epoch = Epoch::default();
-        let batcher = DistortingBatcher::new(distortion, config.seed, epoch.clone());
-        let loader = loader(batcher, config.batch_size, Some(config.seed), device, train);
+        let loader = if resident {
+            let batcher = ResidentBatcher::distorting(
+                Arc::clone(&train),
+                distortion,
+                config.seed,
+                epoch.clone(),
+            );
+            loader(batcher, config.batch_size, Some(config.seed), device, train)
+        } else {
+            let batcher = DistortingBatcher::new(distortion, config.seed, epoch.clone());
+            loader(batcher, config.batch_size, Some(config.seed), device, train)
+        };
         Arc::new(EpochCount::new(loader, epoch))
     } else if resident {
         let batcher = ResidentBatcher::new(Arc::clone(&train));

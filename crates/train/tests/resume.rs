@@ -93,30 +93,20 @@ fn on_ndarray_too() {
     interrupt_and_resume("ndarray", &[]);
 }
 
-/// On the GPU the batches are gathered on the device and the optimizer's
-/// state comes back onto it: bit-identical, or, when Burn 0.22.1 wrote the
-/// checkpoint's moments wrong (`checkpoint::check_adam_moments`), refused in
+/// On the GPU the batches are gathered and distorted on the device and the
+/// optimizer's state comes back onto it: bit-identical, or, when Burn 0.22.1
+/// wrote the checkpoint's moments wrong (`checkpoint::check_adam_moments`), refused in
 /// one line naming the file instead of diverging at the first step.
 #[test]
 fn on_wgpu_exactly_or_refused_in_one_line() {
-    interrupt_and_resume("wgpu", &[]);
+    interrupt_and_resume("wgpu", AUGMENTED);
 }
 
 /// Distortions are drawn from (seed, epoch, image): a resumed run sees the
 /// epochs it has left exactly as an uninterrupted one.
 #[test]
 fn with_augmentation_too() {
-    interrupt_and_resume(
-        "flex",
-        &[
-            "--set",
-            "augment.rotation=10.0",
-            "--set",
-            "augment.elastic_alpha=20.0",
-            "--set",
-            "augment.elastic_sigma=4.0",
-        ],
-    );
+    interrupt_and_resume("flex", AUGMENTED);
 }
 
 /// On `backend`, with `extra` flags: an uninterrupted run, and the same run

@@ -6,6 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `train` flags for affine and elastic distortions (on wgpu drawn on the
+/// device, on the CPUs on the host).
+pub const AUGMENTED: &[&str] = &[
+    "--set",
+    "augment.rotation=10.0",
+    "--set",
+    "augment.elastic_alpha=20.0",
+    "--set",
+    "augment.elastic_sigma=4.0",
+];
+
 /// A new temporary directory holding [`data::synthetic::write_learnable`]'s
 /// `train` and `test` images.
 pub fn synthetic_mnist(train: usize, test: usize) -> tempfile::TempDir {

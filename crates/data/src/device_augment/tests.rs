@@ -1,0 +1,264 @@
+//! The device's distortions against the CPU's ([`crate::augment`]): the
+//! identity at zero strength, the CPU's affine map, the same draws for the
+//! same seed, and elastic fields and distorted digits with the CPU's
+//! statistics. The tensor programs run on flex here (they are the same on
+//! every backend); `on_wgpu` runs them on the GPU (Mesa's lavapipe without
+//! one) against flex.
+
+use super::*;
+use crate::augment::tests::ring;
+
+/// `count` copies of `image` as a `[count, 784]` batch of values in [0, 255].
+fn batch(image: &[u8], count: usize, device: &Device) -> Tensor<2> {
+    let values: Vec<f32> = (0..count)
+        .flat_map(|_| image.iter().map(|&p| f32::from(p)))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [count, IMAGE_PIXELS]), device)
+}
+
+fn rows(tensor: Tensor<2>) -> Vec<Vec<f32>> {
+    let [_, width] = tensor.dims();
+    let values = tensor.into_data().try_to_vec::<f32>().unwrap();
+    values.chunks_exact(width).map(<[f32]>::to_vec).collect()
+}
+
+/// The ranges of `augment`'s ink test (a larger scale or shift pushes this
+/// ring's ink onto the frame's edge, on the CPU too).
+fn affine() -> Distortion {
+    Distortion {
+        rotation: 15.0,
+        scale: 0.1,
+        shear: 15.0,
+        translation: 2.0,
+        ..Distortion::default()
+    }
+}
+
+fn elastic() -> Distortion {
+    Distortion {
+        elastic_sigma: 4.0,
+        elastic_alpha: 34.0,
+        ..affine()
+    }
+}
+
+#[test]
+fn zero_strength_is_the_identity() {
+    let device = Device::flex();
+    let image = ring();
+    let none = DeviceDistortion::new(Distortion::default(), 7, &device);
+    let out = rows(none.apply(batch(&image, 3, &device), 2, &[0, 5, 9]));
+    let expected: Vec<f32> = image.iter().map(|&p| f32::from(p)).collect();
+    assert!(out.iter().all(|row| *row == expected));
+}
+
+/// Without an elastic field the device's warp is the CPU's, up to float
+/// rounding (bilinear reading is continuous, so a point rounded across a
+/// pixel boundary still reads nearly the same value).
+#[test]
+fn the_affine_map_is_the_cpus() {
+    let device = Device::flex();
+    let image = ring();
+    let indices: Vec<usize> = (100..164).collect();
+    let gpu = DeviceDistortion::new(affine(), 11, &device);
+    let out = rows(gpu.apply(batch(&image, indices.len(), &device), 3, &indices));
+    for (row, &index) in out.iter().zip(&indices) {
+        let mut cpu = vec![0.0f32; IMAGE_PIXELS];
+        affine().draw(11, 3, index).apply(&image, &mut cpu);
+        let largest = row
+            .iter()
+            .zip(&cpu)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(largest < 0.05, "image {index}: {largest} from the CPU's");
+    }
+}
+
+#[test]
+fn the_same_seed_epoch_and_image_draw_the_same_warp() {
+    let device = Device::flex();
+    let image = ring();
+    let draw = |seed: u64, epoch: usize, index: usize| {
+        let distortion = DeviceDistortion::new(elastic(), seed, &device);
+        rows(distortion.apply(batch(&image, 1, &device), epoch, &[index])).remove(0)
+    };
+    let first = draw(1, 2, 3);
+    assert_eq!(first, draw(1, 2, 3));
+    assert_ne!(first, draw(1, 3, 3), "another epoch");
+    assert_ne!(first, draw(1, 2, 4), "another image");
+    assert_ne!(first, draw(2, 2, 3), "another seed");
+    // In a batch an image gets the warp it gets alone.
+    let distortion = DeviceDistortion::new(elastic(), 1, &device);
+    let together = rows(distortion.apply(batch(&image, 3, &device), 2, &[9, 3, 4]));
+    assert_eq!(together[1], first);
+}
+
+/// The displacement fields of `count` images, `[dx..., dy...]` per image:
+/// the device's read back, or the CPU's.
+fn device_fields(count: usize) -> Vec<Vec<f32>> {
+    let device = Device::flex();
+    let distortion = DeviceDistortion::new(elastic(), 5, &device);
+    let draws: Vec<KeyedWarp> = (0..count)
+        .map(|index| elastic().draw_keyed(5, 1, index))
+        .collect();
+    let (dx, dy) = distortion.fields(&draws, &device).unwrap();
+    rows(Tensor::cat(vec![dx, dy], 1))
+}
+
+fn cpu_fields(count: usize) -> Vec<Vec<f32>> {
+    (0..count)
+        .map(|index| {
+            let field = elastic().draw(5, 1, index).field.unwrap();
+            field.dx.into_iter().chain(field.dy).collect()
+        })
+        .collect()
+}
+
+/// Root mean square of the fields over images, per pixel and axis (`[1568]`).
+fn rms(fields: &[Vec<f32>]) -> Vec<f32> {
+    (0..2 * IMAGE_PIXELS)
+        .map(|p| {
+            let sum: f32 = fields.iter().map(|field| field[p] * field[p]).sum();
+            (sum / fields.len() as f32).sqrt()
+        })
+        .collect()
+}
+
+/// The elastic fields have the CPU's statistics: mean 0, and the same root
+/// mean square at every place of the frame (it falls towards the edges,
+/// where the blur's constant mode adds paper). With 2,000 images, and about
+/// (28 / 2 sigma)^2 = 12 independent patches of noise per image and axis,
+/// each region's mean square is estimated from ~6,000 independent values
+/// per pixel band, a relative error of about sqrt(2 / 6000) = 1.8%, so the
+/// root mean square's is about 0.9%: 6% is over six of those for either
+/// side; the mean's tolerance, 5% of the RMS, is over six standard errors
+/// likewise.
+#[test]
+fn elastic_fields_have_the_cpus_statistics() {
+    let count = 2000;
+    let (gpu, cpu) = (device_fields(count), cpu_fields(count));
+    let (gpu_rms, cpu_rms) = (rms(&gpu), rms(&cpu));
+    let overall = cpu_rms.iter().sum::<f32>() / cpu_rms.len() as f32;
+    assert!((1.0..10.0).contains(&overall), "CPU field RMS {overall}");
+    // Bands of 4 rows, each axis: the edge bands against the centre's too.
+    for axis in 0..2 {
+        for band in 0..IMAGE_SIDE / 4 {
+            let mean = |values: &[f32]| -> f32 {
+                let start = axis * IMAGE_PIXELS + band * 4 * IMAGE_SIDE;
+                values[start..start + 4 * IMAGE_SIDE].iter().sum::<f32>() / (4 * IMAGE_SIDE) as f32
+            };
+            let (g, c) = (mean(&gpu_rms), mean(&cpu_rms));
+            assert!(
+                (g / c - 1.0).abs() < 0.06,
+                "axis {axis} rows {}..{}: RMS {g} on the device, {c} on the CPU",
+                band * 4,
+                band * 4 + 4
+            );
+        }
+    }
+    let mean = gpu.iter().flatten().sum::<f32>() / (count * 2 * IMAGE_PIXELS) as f32;
+    assert!(mean.abs() < 0.05 * overall, "mean displacement {mean}");
+    // Neighbouring pixels move together as much as on the CPU (the blur's
+    // width): the correlation of dx between horizontal neighbours.
+    let neighbour = |fields: &[Vec<f32>]| -> f32 {
+        let (mut product, mut square) = (0.0f32, 0.0f32);
+        for field in fields {
+            for p in 0..IMAGE_PIXELS - 1 {
+                if p % IMAGE_SIDE != IMAGE_SIDE - 1 {
+                    product += field[p] * field[p + 1];
+                    square += field[p] * field[p];
+                }
+            }
+        }
+        product / square
+    };
+    let (g, c) = (neighbour(&gpu), neighbour(&cpu));
+    assert!(
+        (g - c).abs() < 0.01,
+        "neighbour correlation {g} against {c}"
+    );
+}
+
+/// Distorted digits keep their ink in the frame, and the ink ratio over
+/// 1,000 draws has the CPU's distribution: median, 10th and 90th percentiles
+/// within 2% (their sampling error over 1,000 draws is under 1%). Strong
+/// draws put a little ink on the frame's top or bottom row now and then (3
+/// of these 1,000 on the CPU, none on the device when written): at most 1%.
+#[test]
+fn distorted_digits_have_the_cpus_ink() {
+    let device = Device::flex();
+    let image = ring();
+    let ink: f32 = image.iter().map(|&p| f32::from(p)).sum();
+    let count = 1000;
+    let indices: Vec<usize> = (0..count).collect();
+    let distortion = DeviceDistortion::new(elastic(), 9, &device);
+    let gpu = rows(distortion.apply(batch(&image, count, &device), 4, &indices));
+    let cpu: Vec<Vec<f32>> = indices
+        .iter()
+        .map(|&index| {
+            let mut out = vec![0.0f32; IMAGE_PIXELS];
+            elastic().draw(9, 4, index).apply(&image, &mut out);
+            out
+        })
+        .collect();
+    // Sorted ink ratios, and how many images put ink on the edge rows.
+    let ink_of = |images: &[Vec<f32>]| -> (Vec<f32>, usize) {
+        let mut edged = 0;
+        let mut ratios: Vec<f32> = images
+            .iter()
+            .map(|out| {
+                assert!(out.iter().all(|&v| (0.0..=255.0).contains(&v)));
+                let border: f32 = (0..IMAGE_SIDE)
+                    .map(|i| out[i] + out[IMAGE_PIXELS - 1 - i])
+                    .sum();
+                edged += usize::from(border >= 0.01 * ink);
+                out.iter().sum::<f32>() / ink
+            })
+            .collect();
+        ratios.sort_by(f32::total_cmp);
+        (ratios, edged)
+    };
+    let ((gpu, gpu_edged), (cpu, cpu_edged)) = (ink_of(&gpu), ink_of(&cpu));
+    assert!(
+        gpu_edged <= count / 100 && cpu_edged <= count / 100,
+        "images with ink on the edge: {gpu_edged} on the device, {cpu_edged} on the CPU"
+    );
+    for quantile in [100, 500, 900] {
+        let (g, c) = (gpu[quantile], cpu[quantile]);
+        assert!(
+            (g / c - 1.0).abs() < 0.02,
+            "ink ratio's {}th percentile: {g} on the device, {c} on the CPU",
+            quantile / 10
+        );
+    }
+}
+
+/// The same programs on the GPU (wgpu; Mesa's lavapipe on a machine without
+/// one) as on flex, within float rounding. Skipped without a Vulkan
+/// adapter, except under `CI=true`, where that fails.
+#[test]
+fn on_wgpu_as_on_flex() {
+    let gpu = match Device::wgpu_options().init() {
+        Ok(device) => device,
+        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true needs a Vulkan adapter (mesa-vulkan-drivers): {error}")
+        }
+        Err(error) => {
+            eprintln!("skipping the wgpu check: {error}");
+            return;
+        }
+    };
+    let image = ring();
+    let indices: Vec<usize> = (0..32).collect();
+    let on = |device: &Device| {
+        let distortion = DeviceDistortion::new(elastic(), 3, device);
+        rows(distortion.apply(batch(&image, indices.len(), device), 1, &indices))
+    };
+    let (flex, wgpu) = (on(&Device::flex()), on(&gpu));
+    for (index, (a, b)) in flex.iter().zip(&wgpu).enumerate() {
+        let largest = a
+            .iter()
+            .zip(b)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(largest < 0.05, "image {index}: wgpu {largest} from flex");
+    }
+}
