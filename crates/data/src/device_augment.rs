@@ -113,7 +113,7 @@ impl DeviceDistortion {
             .collect();
         let maps = Tensor::<2>::from_data(TensorData::new(maps, [batch, 6]), &device);
         let column = |k: usize| maps.clone().narrow(1, k, 1); // [B, 1]
-        // The CPU's `Warp::source`, for every pixel of every image at once.
+        // Where each pixel reads, as on the CPU, for every image at once.
         let u = self.x.clone() - column(4) - CENTRE; // [B, 784]
         let v = self.y.clone() - column(5) - CENTRE;
         let mut sx = column(0) * u.clone() + column(1) * v.clone() + CENTRE;
