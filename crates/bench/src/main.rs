@@ -48,6 +48,9 @@ enum Command {
         /// Units of each hidden layer.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
         hidden: u64,
+        /// Dropout rate after each hidden layer, in [0, 1).
+        #[arg(long, default_value_t = 0.0)]
+        dropout: f64,
         #[arg(long, default_value_t = 0.001)]
         lr: f64,
         #[arg(long, default_value_t = 42)]
@@ -152,6 +155,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             common,
             batch_size,
             hidden,
+            dropout,
             lr,
             seed,
             epochs,
@@ -159,15 +163,20 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             burn_layers,
             augment,
         } => {
+            let model = MlpConfig::new()
+                .with_hidden(vec![hidden as usize; 2])
+                .with_dropout(dropout);
+            if let Err(error) = model.validate() {
+                bail!("--dropout {dropout}: {error}");
+            }
             let distortion = match augment {
                 Some(path) => config::TrainConfig::load(&path)?.augment.distortion(),
                 None => Distortion::default(),
             };
             let device = common.backend.device()?;
             let (mnist, located) = data::load_mnist(common.data_dir.as_deref())?;
-            let hidden = hidden as usize;
             let settings = ProfileSettings {
-                model: MlpConfig::new().with_hidden(vec![hidden, hidden]),
+                model,
                 backend: common.backend,
                 batch_size: batch_size as usize,
                 learning_rate: lr,

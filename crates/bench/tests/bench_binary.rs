@@ -141,6 +141,12 @@ fn bad_input_is_a_one_line_error() {
     let error = one_line_error(&bench(&["profile", "--augment", path(&gone)]));
     assert!(error.contains("no-such-run"), "{error}");
 
+    let error = one_line_error(&bench(&["profile", "--dropout", "1"]));
+    assert_eq!(
+        error.trim_end(),
+        "error: --dropout 1: dropout must be in [0, 1), got 1"
+    );
+
     // Flag values clap rejects exit with its usage code.
     let output = bench(&["profile", "--batch-size", "0"]);
     assert_eq!(output.status.code(), Some(2));

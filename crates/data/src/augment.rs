@@ -119,7 +119,8 @@ fn generator(seed: u64, epoch: usize, index: usize) -> StdRng {
 
 /// One generator seed from three numbers (SplitMix64's finaliser on each in
 /// turn): nearby `(seed, epoch, index)` triples give unrelated streams.
-pub(crate) fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
+/// Also keys the dropout masks (`model::dropout`).
+pub fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
     let finalize = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

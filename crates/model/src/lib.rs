@@ -5,6 +5,7 @@
 pub mod artifact;
 pub mod backend;
 pub mod denormals;
+pub mod dropout;
 pub mod evaluate;
 pub mod export;
 pub mod fused;
@@ -18,6 +19,7 @@ pub mod step;
 pub use artifact::{ModelError, load_mnist_model, load_model, save_model};
 pub use backend::{Backend, BackendDevice, BackendError};
 pub use denormals::flush_denormals_to_zero;
+pub use dropout::DropoutStream;
 pub use evaluate::{EVAL_BATCH_SIZE, Evaluation, Mistake, evaluate};
 pub use export::{ExportError, export_safetensors};
 pub use grad_norms::GradNormLog;

@@ -10,8 +10,9 @@ use burn::module::Module;
 use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::nn::{Dropout, DropoutConfig, Initializer, LeakyReluConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
+use crate::dropout::DropoutStream;
 use crate::fused;
 use crate::grad_norms::GradNormLog;
 
@@ -62,6 +63,9 @@ pub struct Mlp {
     #[module(skip)]
     activation_kind: Activation,
     dropout: Dropout,
+    /// Where the fused path on flex draws its dropout masks.
+    #[module(skip)]
+    dropout_stream: DropoutStream,
     /// Where the training step records gradient norms, when asked to.
     #[module(skip)]
     grad_log: Option<GradNormLog>,
@@ -81,6 +85,7 @@ impl MlpConfig {
             activation: activation_layer(self.activation).init(device),
             activation_kind: self.activation,
             dropout: DropoutConfig::new(self.dropout).init(),
+            dropout_stream: DropoutStream::new(0, 0),
             grad_log: None,
         }
     }
@@ -183,8 +188,9 @@ impl Mlp {
 
     /// The network's tensors for the fused operations, when they can run on
     /// `images` (flex or wgpu, `f32`, every layer with a bias): the weights and biases,
-    /// and, while training with dropout, one keep factor per hidden layer drawn
-    /// exactly as Burn's `Dropout` draws its mask.
+    /// and, while training with dropout, one keep factor per hidden layer
+    /// (0 or `1 / (1 - p)`): on flex from the network's [`DropoutStream`],
+    /// on wgpu drawn on the device as Burn's `Dropout` draws its mask.
     pub(crate) fn fused_network(&self, images: &Tensor<2>) -> Option<fused::Network<Dispatch>> {
         let device = images.device();
         let f32_params = self
@@ -195,20 +201,32 @@ impl Mlp {
             return None;
         }
         let mut network = self.fused_network_without_dropout();
-        if self.dropout.prob > 0.0 && device.is_autodiff() {
-            // Dropout of a tensor of ones is its keep factor: 0 or 1 / (1 - p),
-            // from the same random draws as Dropout::forward makes.
+        let dropout = &self.dropout;
+        if dropout.prob > 0.0 && device.is_autodiff() && dropout.training.is_enabled() {
             let batch = images.dims()[0];
             let hidden = &self.layers[..self.layers.len() - 1];
-            network.keep = hidden
-                .iter()
-                .map(|layer| {
-                    let units = layer.weight.dims()[1];
-                    self.dropout
-                        .forward(Tensor::<2>::ones([batch, units], &device))
-                        .into_dispatch()
-                })
-                .collect();
+            let units: Vec<usize> = hidden.iter().map(|layer| layer.weight.dims()[1]).collect();
+            network.keep = if device == Device::flex() {
+                self.dropout_stream
+                    .next_masks(dropout.prob, batch, &units)
+                    .into_iter()
+                    .zip(&units)
+                    .map(|(keep, &units)| {
+                        Tensor::<2>::from_data(TensorData::new(keep, [batch, units]), &device)
+                            .into_dispatch()
+                    })
+                    .collect()
+            } else {
+                // Dropout of a tensor of ones is its keep factor.
+                units
+                    .iter()
+                    .map(|&units| {
+                        dropout
+                            .forward(Tensor::<2>::ones([batch, units], &device))
+                            .into_dispatch()
+                    })
+                    .collect()
+            };
         }
         Some(network)
     }
@@ -246,6 +264,14 @@ impl Mlp {
 
     /// The network whose training step records each layer's weight-gradient
     /// norm into `log` (one sync per layer per batch: opt-in).
+    /// Draws the fused path's dropout masks on flex from `stream` (a run's
+    /// seed and its next step), so that a resumed run draws the masks an
+    /// uninterrupted one would.
+    pub fn with_dropout_stream(mut self, stream: DropoutStream) -> Self {
+        self.dropout_stream = stream;
+        self
+    }
+
     pub fn with_grad_log(mut self, log: GradNormLog) -> Self {
         self.grad_log = Some(log);
         self

@@ -21,7 +21,9 @@ use data::{
     DistortingBatcher, Epoch, EpochCount, IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset,
     MnistItem, MnistSplit, NUM_CLASSES, Prefetch, ResidentBatcher, errln,
 };
-use model::{Backend, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate};
+use model::{
+    Backend, DropoutStream, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate,
+};
 
 use crate::checkpoint::{
     BEST_MODEL_FILE, CHECKPOINT_DIR, EpochCommitter, Latest, ResumedLoader, best_epoch,
@@ -130,6 +132,10 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
         .map_err(|error| anyhow::anyhow!("invalid learning-rate schedule: {error}"))?;
 
     let finished_epochs = resume.map_or(0, |latest| latest.epoch);
+    // Dropout masks on flex come from (seed, step, layer): a resumed run
+    // counts its steps on from those already trained.
+    let first_step = (finished_epochs * batches_per_epoch) as u64;
+    model = model.with_dropout_stream(DropoutStream::new(config.seed, first_step));
     let distortion = config.augment.distortion();
     // On the GPU the splits live on the device, uploaded once, and each
     // batch is gathered there (data::resident), distorted there too if the

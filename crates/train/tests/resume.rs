@@ -109,6 +109,13 @@ fn with_augmentation_too() {
     interrupt_and_resume("flex", AUGMENTED);
 }
 
+/// Dropout masks are drawn from (seed, step, layer) on flex: a resumed run
+/// draws the masks an uninterrupted one draws.
+#[test]
+fn with_dropout_too() {
+    interrupt_and_resume("flex", &["--set", "model.dropout=0.3"]);
+}
+
 /// On `backend`, with `extra` flags: an uninterrupted run, and the same run
 /// stopped by SIGINT after epoch 2 or later and resumed, end bit-identical.
 fn interrupt_and_resume(backend: &str, extra: &[&str]) {

@@ -5,8 +5,8 @@
 //!
 //! Both paths get the same dropout masks, drawn here once: flex's random
 //! generator is shared by every test thread, so "seed, then draw in each path"
-//! is not repeatable inside a test binary. That the model draws its masks as
-//! Burn's `Dropout` does is checked on its own, in `tests/fused_dropout.rs`.
+//! is not repeatable inside a test binary. That the model's training step on
+//! flex applies the masks of its `DropoutStream` is checked below.
 
 use burn::backend::Dispatch;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -14,7 +14,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use super::{Network, cross_entropy};
-use crate::{Activation, Mlp, MlpConfig};
+use crate::{Activation, DropoutStream, Mlp, MlpConfig};
 use data::MnistBatch;
 
 /// How far `fused` is from `reference`, as a multiple of the tolerance
@@ -221,6 +221,52 @@ fn inference_matches_burn_and_ignores_dropout() {
         "logits",
         model.forward(images.clone()),
         model.forward_layers(images),
+    );
+}
+
+/// Training on flex, the fused step applies the masks of the network's
+/// dropout stream: the logits and loss are Burn's layers' with those masks
+/// multiplied in by hand, and the next step draws other masks.
+#[test]
+fn the_fused_step_applies_its_dropout_streams_masks() {
+    let device = Device::flex().autodiff();
+    let model = MlpConfig::new()
+        .with_hidden(vec![32, 16])
+        .with_dropout(0.4)
+        .init(&device)
+        .with_dropout_stream(DropoutStream::new(21, 5));
+    let pixels: Vec<f32> = (0..9 * 784)
+        .map(|i| (i % 255) as f32 / 255.0 - 0.5)
+        .collect();
+    let images = Tensor::<2>::from_data(TensorData::new(pixels, [9, 784]), &device);
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![3i64; 9], [9]), &device);
+    let batch = || MnistBatch {
+        images: images.clone(),
+        targets: targets.clone(),
+    };
+    let fused = model.forward_loss(batch());
+
+    // Step 5's masks of a run seeded 21, through Burn's layers by hand.
+    let masks = DropoutStream::new(21, 5).next_masks(0.4, 9, &[32, 16]);
+    let (output, hidden) = model.layers().split_last().unwrap();
+    let mut x = images.clone();
+    for (layer, keep) in hidden.iter().zip(masks) {
+        let units = layer.weight.dims()[1];
+        let keep = Tensor::<2>::from_data(TensorData::new(keep, [9, units]), &device);
+        x = model.activation.forward(layer.forward(x)) * keep;
+    }
+    let logits = output.forward(x);
+    let loss = CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(logits.clone(), targets.clone());
+    assert_close("logits", fused.logits.clone(), logits);
+    assert_close("loss", fused.loss, loss);
+
+    let again = model.forward_loss(batch());
+    assert_ne!(
+        again.logits.into_data().try_to_vec::<f32>().unwrap(),
+        fused.logits.into_data().try_to_vec::<f32>().unwrap(),
+        "the next step, other masks"
     );
 }
 
