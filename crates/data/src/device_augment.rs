@@ -24,6 +24,10 @@
 //!   pixel's source point, read by bilinear interpolation from the image in a
 //!   border of paper, as [`crate::augment::Warp::apply`] does: four gathers.
 //!
+//! On wgpu a slice of a tensor is a copy kernel of its own, so what differs
+//! per image is uploaded as one `[B, 1]` tensor per number rather than
+//! sliced out of one table, and the elastic scale is folded into the blur.
+//!
 //! Every product stays below 2^31 (`p s < 1568 x 2^20`), so the integer
 //! arithmetic is exact on every backend's integers.
 
@@ -52,10 +56,10 @@ pub(crate) struct DeviceDistortion {
     /// `[1, 784]` each: every output pixel's x and y (0 to 27).
     x: Tensor<2>,
     y: Tensor<2>,
-    /// With an elastic field: the noise table `[2^20]`, the blur matrix `G`
-    /// as `[1, 28, 28]`, and `[1, 1568]`: 0 to 1567, each noise value's place
-    /// in an image's two fields.
-    elastic: Option<(Tensor<1>, Tensor<3>, Tensor<2, Int>)>,
+    /// With an elastic field: the noise table `[2^20]`; `alpha G` and the
+    /// blur matrix `G`, each `[1, 28, 28]`; and `[1, 1568]`: 0 to 1567, each
+    /// noise value's place in an image's two fields.
+    elastic: Option<(Tensor<1>, [Tensor<3>; 2], Tensor<2, Int>)>,
 }
 
 impl DeviceDistortion {
@@ -71,13 +75,14 @@ impl DeviceDistortion {
             let positions: Vec<i32> = (0..2 * IMAGE_PIXELS as i32).collect();
             (
                 Tensor::<1>::from_data(TensorData::new(table, [TABLE]), device),
-                Tensor::<3>::from_data(
-                    TensorData::new(
-                        blur_matrix(distortion.elastic_sigma),
-                        [1, IMAGE_SIDE, IMAGE_SIDE],
-                    ),
-                    device,
-                ),
+                [distortion.elastic_alpha, 1.0].map(|scale| {
+                    let blur = blur_matrix(distortion.elastic_sigma);
+                    let scaled = blur.iter().map(|weight| weight * scale).collect();
+                    Tensor::<3>::from_data(
+                        TensorData::new(scaled, [1, IMAGE_SIDE, IMAGE_SIDE]),
+                        device,
+                    )
+                }),
                 Tensor::<2, Int>::from_data(
                     TensorData::new(positions, [1, 2 * IMAGE_PIXELS]),
                     device,
@@ -107,17 +112,18 @@ impl DeviceDistortion {
             .iter()
             .map(|&index| self.distortion.draw_keyed(self.seed, epoch, index))
             .collect();
-        let maps: Vec<f32> = draws
-            .iter()
-            .flat_map(|draw| draw.inverse.into_iter().chain(draw.shift))
-            .collect();
-        let maps = Tensor::<2>::from_data(TensorData::new(maps, [batch, 6]), &device);
-        let column = |k: usize| maps.clone().narrow(1, k, 1); // [B, 1]
+        // One [B, 1] tensor per number of the map, each its own upload: a
+        // column sliced out of one [B, 6] tensor is a copy kernel on wgpu.
+        let column = |number: fn(&KeyedWarp) -> f32| {
+            let values: Vec<f32> = draws.iter().map(number).collect();
+            Tensor::<2>::from_data(TensorData::new(values, [batch, 1]), &device)
+        };
         // Where each pixel reads, as on the CPU, for every image at once.
-        let u = self.x.clone() - column(4) - CENTRE; // [B, 784]
-        let v = self.y.clone() - column(5) - CENTRE;
-        let mut sx = column(0) * u.clone() + column(1) * v.clone() + CENTRE;
-        let mut sy = column(2) * u + column(3) * v + CENTRE;
+        let u = self.x.clone() - column(|d| d.shift[0]) - CENTRE; // [B, 784]
+        let v = self.y.clone() - column(|d| d.shift[1]) - CENTRE;
+        let mut sx =
+            column(|d| d.inverse[0]) * u.clone() + column(|d| d.inverse[1]) * v.clone() + CENTRE;
+        let mut sy = column(|d| d.inverse[2]) * u + column(|d| d.inverse[3]) * v + CENTRE;
         if let Some((dx, dy)) = self.fields(&draws, &device) {
             sx = sx + dx;
             sy = sy + dy;
@@ -128,26 +134,22 @@ impl DeviceDistortion {
     /// The elastic displacements `dx` and `dy` (`[B, 784]` each, in pixels)
     /// of `draws`, or `None` without an elastic distortion.
     fn fields(&self, draws: &[KeyedWarp], device: &Device) -> Option<(Tensor<2>, Tensor<2>)> {
-        let (table, blur, positions) = self.elastic.as_ref()?;
+        let (table, [scaled_blur, blur], positions) = self.elastic.as_ref()?;
         let batch = draws.len();
         // Per image: the offset `o` and the odd stride `s` (low and high
         // half of the key, 20 bits each).
-        let keys: Vec<i32> = draws
-            .iter()
-            .flat_map(|draw| {
-                let key = draw.field_key;
-                [key as i32 & TABLE_MASK, (key >> 32) as i32 & TABLE_MASK | 1]
-            })
-            .collect();
-        let keys = Tensor::<2, Int>::from_data(TensorData::new(keys, [batch, 2]), device);
-        let at = (positions.clone() * keys.clone().narrow(1, 1, 1) + keys.narrow(1, 0, 1))
-            .bitwise_and_scalar(TABLE_MASK); // [B, 1568]
+        let column = |number: fn(u64) -> i32| {
+            let values: Vec<i32> = draws.iter().map(|draw| number(draw.field_key)).collect();
+            Tensor::<2, Int>::from_data(TensorData::new(values, [batch, 1]), device)
+        };
+        let offset = column(|key| key as i32 & TABLE_MASK);
+        let stride = column(|key| (key >> 32) as i32 & TABLE_MASK | 1);
+        let at = (positions.clone() * stride + offset).bitwise_and_scalar(TABLE_MASK); // [B, 1568]
         let noise = table
             .clone()
             .select(0, at.reshape([batch * 2 * IMAGE_PIXELS]))
             .reshape([batch * 2, IMAGE_SIDE, IMAGE_SIDE]);
-        let smoothed =
-            blur.clone().matmul(noise).matmul(blur.clone()) * self.distortion.elastic_alpha;
+        let smoothed = scaled_blur.clone().matmul(noise).matmul(blur.clone()); // alpha G F G
         let smoothed = smoothed.reshape([batch, 2 * IMAGE_PIXELS]);
         Some((
             smoothed.clone().narrow(1, 0, IMAGE_PIXELS),
