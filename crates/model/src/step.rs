@@ -34,6 +34,7 @@ impl BatchLoss {
             loss: self.loss.clone().without_autodiff(),
             correct: self.correct.clone().without_autodiff(),
             images: self.logits.dims()[0],
+            read_loss: None,
         }
     }
 }
@@ -48,6 +49,11 @@ pub struct StepOutput {
     pub correct: Tensor<1>,
     /// How many images.
     pub images: usize,
+    /// The mean loss already read back in f64 (a [`Tally`]'s): what the
+    /// metrics take instead of `loss`, whose f32 would round each group of
+    /// batches differently, so that the epoch's loss does not depend on how
+    /// its batches were grouped into reports (which follows the clock).
+    pub read_loss: Option<f64>,
 }
 
 /// [`StepOutput`]s read back to the host: the loss of each batch and the totals.
@@ -93,6 +99,7 @@ impl Tally {
             loss: Tensor::from_floats([self.mean_loss() as f32], device),
             correct: Tensor::from_floats([self.correct as f32], device),
             images: self.images,
+            read_loss: Some(self.mean_loss()),
         }
     }
 
