@@ -177,11 +177,13 @@ struct Writer {
 impl TensorBoard {
     /// New event files under `<run>/tensorboard/`, for epochs of
     /// `batches_per_epoch` training batches, continuing after
-    /// `finished_epochs` (0 for a new run).
+    /// `finished_epochs` and `finished_batches` batches of the next epoch
+    /// (0 and 0 for a new run).
     pub fn create(
         run: &Path,
         batches_per_epoch: usize,
         finished_epochs: usize,
+        finished_batches: usize,
     ) -> anyhow::Result<Self> {
         let root = run.join(TENSORBOARD_DIR);
         let open = |name: &str| {
@@ -198,11 +200,11 @@ impl TensorBoard {
             validation: open("validation")?,
             batches_per_epoch,
             window: (0.0, 0),
-            last_step: finished_epochs * batches_per_epoch,
+            last_step: finished_epochs * batches_per_epoch + finished_batches,
             learning_rate: None,
             error: None,
         };
-        if finished_epochs > 0 {
+        if writer.last_step > 0 {
             let (batch, epoch) = (writer.last_step + 1, finished_epochs + 1);
             writer.record(|w| {
                 w.train.write(
@@ -367,7 +369,7 @@ mod tests {
     #[test]
     fn batch_points_average_windows_within_each_epoch() {
         let run = tempfile::tempdir().unwrap();
-        let log = TensorBoard::create(run.path(), 150, 0).unwrap();
+        let log = TensorBoard::create(run.path(), 150, 0, 0).unwrap();
         for epoch in 1..=2 {
             // Batch b of epoch e has loss e + b / 1000, sent 40 at a time.
             let losses: Vec<f64> = (1..=150)
@@ -418,7 +420,7 @@ mod tests {
     #[test]
     fn a_resumed_run_starts_with_the_restart_marker_at_the_first_redone_step() {
         let run = tempfile::tempdir().unwrap();
-        TensorBoard::create(run.path(), 150, 2).unwrap();
+        TensorBoard::create(run.path(), 150, 2, 0).unwrap();
         let start = |dir: &str| events(&run.path().join("tensorboard").join(dir))[1].clone();
         assert_eq!(start("train").step, 301);
         assert_eq!(start("validation").step, 3);
@@ -434,7 +436,7 @@ mod tests {
     fn an_unwritable_run_directory_is_one_line_naming_it() {
         let run = tempfile::tempdir().unwrap();
         std::fs::write(run.path().join(TENSORBOARD_DIR), "a file").unwrap();
-        let error = TensorBoard::create(run.path(), 1, 0)
+        let error = TensorBoard::create(run.path(), 1, 0, 0)
             .err()
             .unwrap()
             .to_string();

@@ -233,8 +233,22 @@ pub fn restore_optimizer(
     config: &TrainConfig,
 ) -> anyhow::Result<(StepOptimizer, LrSchedulerRecord)> {
     let dir = run_dir.join(CHECKPOINT_DIR);
-    let optimizer_path = dir.join(format!("{}-{epoch}.bpk", PARTS[1]));
-    let bytes = std::fs::read(&optimizer_path)
+    restore_optimizer_from(
+        &dir.join(format!("{}-{epoch}.bpk", PARTS[1])),
+        &dir.join(format!("{}-{epoch}.bpk", PARTS[2])),
+        config,
+    )
+}
+
+/// The loop's optimizer from the record in `optimizer_path`, after
+/// [`check_optimizer_record`], and the schedule's state from
+/// `scheduler_path`.
+pub fn restore_optimizer_from(
+    optimizer_path: &Path,
+    scheduler_path: &Path,
+    config: &TrainConfig,
+) -> anyhow::Result<(StepOptimizer, LrSchedulerRecord)> {
+    let bytes = std::fs::read(optimizer_path)
         .with_context(|| format!("cannot read {}", optimizer_path.display()))?;
     check_optimizer_record(&bytes).map_err(|reason| {
         anyhow::anyhow!(
@@ -245,12 +259,8 @@ pub fn restore_optimizer(
     })?;
     let optimizer = crate::optim::restored_step_optimizer(config, &bytes)
         .map_err(|reason| anyhow::anyhow!("cannot read {}: {reason}", optimizer_path.display()))?;
-    let schedule = FileCheckpointer::new(&dir, PARTS[2])
-        .restore(epoch)
-        .map_err(|error| {
-            let path = dir.join(format!("{}-{epoch}.bpk", PARTS[2]));
-            anyhow::anyhow!("cannot read {}: {error}", path.display())
-        })?;
+    let schedule = <LrSchedulerRecord as Checkpoint>::load(scheduler_path.to_path_buf())
+        .map_err(|error| anyhow::anyhow!("cannot read {}: {error}", scheduler_path.display()))?;
     Ok((optimizer, schedule))
 }
 

@@ -11,6 +11,7 @@
 //! guard        the divergence guard and the chance line
 //! checkpoint   per-epoch checkpoints and checkpoint/latest.json
 //! progress/    recorder (each epoch's figures), display (dashboard or lines), ended
+//! stop_point   where a signal stopped a run inside an epoch, to resume there
 //! signals      Ctrl-C and SIGTERM
 //! optim        the optimizer and learning-rate schedule of a config
 //! sweep        the sweep's grid of runs and its summary table
@@ -23,6 +24,7 @@ pub mod optim;
 mod progress;
 mod session;
 mod signals;
+mod stop_point;
 mod strategy;
 pub mod sweep;
 mod training;

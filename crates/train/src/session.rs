@@ -15,6 +15,7 @@ use run::{EpochMetrics, GradNorms, RunDir, TestSummary, plots};
 
 use crate::checkpoint;
 use crate::signals::{self, SignalWatch};
+use crate::stop_point;
 use crate::training::{self, Ending, Fit};
 
 /// What to train, as the `train` command's flags say it.
@@ -53,14 +54,33 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
             let run = RunDir::open(run_dir)?;
             let mut config = run::read_config(run_dir)?;
             config.apply(&options.overrides)?;
-            let latest = checkpoint::read_latest(run_dir)?;
+            // The last committed epoch and, inside the next one, a stop
+            // point; a run stopped in its first epoch has only the latter.
+            let has_latest = run_dir
+                .join(checkpoint::CHECKPOINT_DIR)
+                .join(checkpoint::LATEST_FILE)
+                .exists();
+            let latest = match has_latest {
+                true => Some(checkpoint::read_latest(run_dir)?),
+                false => None,
+            };
+            let stopped = stop_point::read(run_dir, latest.as_ref().map_or(0, |l| l.epoch))?;
+            if latest.is_none() && stopped.is_none() {
+                // Says that no epoch finished and what to do.
+                checkpoint::read_latest(run_dir)?;
+            }
             let network = model::MlpConfig::from_section(
                 &config.model,
                 data::IMAGE_PIXELS,
                 data::NUM_CLASSES,
             );
-            latest.check_architecture(&network.describe(), run_dir)?;
-            if latest.epoch >= config.epochs {
+            if let Some(latest) = &latest {
+                latest.check_architecture(&network.describe(), run_dir)?;
+            }
+            if let Some(point) = &stopped {
+                stop_point::check_architecture(point, &network.describe(), run_dir)?;
+            }
+            if let Some(latest) = latest.as_ref().filter(|l| l.epoch >= config.epochs) {
                 // Every epoch trained: done, unless the final save did not
                 // finish (a full disk, a kill), which the resume then redoes
                 // from the last checkpoint without training.
@@ -81,7 +101,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
                     ),
                 }
             }
-            (config, Some((run, latest)))
+            (config, Some((run, latest, stopped)))
         }
         None => {
             let mut config = match &options.config {
@@ -104,12 +124,12 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
     let model_config =
         model::MlpConfig::from_section(&config.model, data::IMAGE_PIXELS, data::NUM_CLASSES);
     check_fits(&config, &model_config, mnist.train.len())?;
-    let (mut run, resume) = match resume {
-        Some((run, latest)) => (run, Some(latest)),
+    let (mut run, resume, stopped) = match resume {
+        Some((run, latest, stopped)) => (run, latest, stopped),
         None => {
             let run = RunDir::create(&config.artifacts, &config.run_name, options.overwrite)?;
             run.write_config(&config)?;
-            (run, None)
+            (run, None, None)
         }
     };
 
@@ -143,7 +163,14 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
             picture.display()
         );
     }
-    if let Some(latest) = resume
+    if let Some(point) = &stopped {
+        outln!(
+            "resuming in epoch {} of {} after batch {}",
+            point.epoch,
+            config.epochs,
+            point.trained.batches
+        );
+    } else if let Some(latest) = resume
         .as_ref()
         .filter(|latest| latest.epoch < config.epochs)
     {
@@ -163,6 +190,7 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         run: &run,
         dashboard,
         resume: resume.as_ref(),
+        stopped: stopped.as_ref(),
         interrupter,
         watch: &watch,
     })?;
@@ -346,15 +374,29 @@ fn resume_hint(run: &Path) -> String {
     )
 }
 
-/// What is left of the run after an early end: its last complete checkpoint,
-/// if an epoch finished (every write has ended once training has returned).
+/// What is left of the run after an early end: where it stopped inside an
+/// epoch, else its last complete checkpoint, if an epoch finished (every
+/// write has ended once training has returned).
 fn kept(run: &Path, hint: &str) -> String {
-    match checkpoint::read_latest(run) {
-        Ok(latest) => format!(
+    let latest = checkpoint::read_latest(run).ok();
+    let dir = run.join(checkpoint::CHECKPOINT_DIR);
+    match stop_point::read(run, latest.as_ref().map_or(0, |l| l.epoch)) {
+        Ok(Some(point)) => {
+            return format!(
+                "It stopped after batch {} of epoch {}, kept in {}. {hint}",
+                point.trained.batches,
+                point.epoch,
+                dir.display()
+            );
+        }
+        Ok(None) | Err(_) => {}
+    }
+    match latest {
+        Some(latest) => format!(
             "The checkpoint of epoch {} is in {}. {hint}",
             latest.epoch,
-            run.join(checkpoint::CHECKPOINT_DIR).display()
+            dir.display()
         ),
-        Err(_) => "No epoch finished, so there is no checkpoint: start the run again.".into(),
+        None => "No epoch finished, so there is no checkpoint: start the run again.".into(),
     }
 }

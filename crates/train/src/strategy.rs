@@ -22,8 +22,10 @@
 //!
 //! Everything else is Burn's single-device loop as it is: learning-rate steps,
 //! validation after each epoch, checkpoints, early stopping and the
-//! interrupter.
+//! interrupter. When a signal stops it inside an epoch, the loop leaves a
+//! [stop point](crate::stop_point) and a resumed run starts from one.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,7 @@ use burn::data::dataloader::Progress;
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use burn::train::{
     EventProcessorTraining, InferenceStep, Interrupter, Learner, LearnerEvent,
@@ -40,6 +43,8 @@ use burn::train::{
 use model::{Mlp, StepOptimizer, StepOutput, Tally};
 
 use crate::guard::{LossGuard, Split};
+use crate::signals::SignalWatch;
+use crate::stop_point::{self, StopPoint, Trained};
 use run::TensorBoard;
 
 /// How often the loop reports progress and metrics (the dashboard's frame rate).
@@ -58,6 +63,20 @@ pub struct FreeRunning {
     template: ModuleOptimizer,
     /// Where each training batch's loss goes too.
     tensorboard: TensorBoard,
+    stopping: Mutex<Stopping>,
+}
+
+/// Stop points: the one a run resumes from, and where the loop leaves one.
+pub struct Stopping {
+    /// The run directory the stop point goes into.
+    pub run_dir: PathBuf,
+    /// The network, `describe()`d, recorded with the stop point.
+    pub architecture: String,
+    /// Says whether a signal stopped training (a stop for another reason,
+    /// such as divergence, leaves no stop point).
+    pub watch: SignalWatch,
+    /// The stop point this run resumes from, with its weights.
+    pub resume: Option<(StopPoint, ModuleRecord)>,
 }
 
 impl FreeRunning {
@@ -68,6 +87,7 @@ impl FreeRunning {
         template: ModuleOptimizer,
         scheduler: ModuleLrScheduler,
         tensorboard: TensorBoard,
+        stopping: Stopping,
     ) -> Self {
         Self {
             device,
@@ -75,6 +95,35 @@ impl FreeRunning {
             parts: Mutex::new(Some((optimizer, scheduler))),
             template,
             tensorboard,
+            stopping: Mutex::new(stopping),
+        }
+    }
+
+    /// Writes the stop point of a run a signal stopped after `trained` of
+    /// `epoch`; the error, if any, fails the run as other training errors do.
+    fn leave_stop_point(&self, epoch: usize, trained: Trained, trainee: &Trainee) {
+        let stopping = self.stopping.lock().expect("stopping lock");
+        let failed = self.guard.failure().is_some() || self.guard.divergence().is_some();
+        if stopping.watch.received().is_none() || failed {
+            return;
+        }
+        let records = (
+            trainee.model.clone().into_record(),
+            trainee
+                .optimizer
+                .to_module_optimizer(&self.template)
+                .to_record(),
+            trainee.scheduler.to_record(),
+        );
+        if let Err(error) = stop_point::save(
+            &stopping.run_dir,
+            epoch,
+            trained,
+            stopping.architecture.clone(),
+            records,
+        ) {
+            self.guard
+                .fail(format!("cannot write the stop point: {error:#}"));
         }
     }
 }
@@ -93,6 +142,8 @@ struct Pending {
     outputs: Vec<StepOutput>,
     /// Batches of this split reported before these (0-based count).
     reported: usize,
+    /// What the reported batches add up to.
+    trained: Trained,
     since: Instant,
 }
 
@@ -103,6 +154,7 @@ impl Pending {
             epoch,
             outputs: Vec::new(),
             reported: 0,
+            trained: Trained::default(),
             since: Instant::now(),
         }
     }
@@ -137,6 +189,7 @@ impl Pending {
                 return None;
             }
         };
+        self.trained.add(outputs.len(), &tally);
         if let Some((tensorboard, learning_rate)) = tensorboard {
             tensorboard.batches(self.epoch, first_batch, &tally.losses, learning_rate);
         }
@@ -172,6 +225,14 @@ impl SupervisedLearningStrategy<Mlp> for FreeRunning {
             scheduler,
         };
         drop(learner);
+        // Resuming inside an epoch: the stop point's weights, and what of
+        // that epoch was trained.
+        let mut resumed = Trained::default();
+        if let Some((point, record)) = self.stopping.lock().expect("stopping lock").resume.take() {
+            debug_assert_eq!(point.epoch, starting_epoch);
+            trainee.model = trainee.model.load_record(record);
+            resumed = point.trained;
+        }
         let mut processor = components.event_processor;
         let mut checkpointer = components.checkpointer;
         let mut early_stopping = components.early_stopping;
@@ -194,9 +255,11 @@ impl SupervisedLearningStrategy<Mlp> for FreeRunning {
                     epoch_number: epoch,
                     total_items: loader_train.num_items(),
                 }));
-                trainee = self.train_epoch(
+                let trained;
+                (trainee, trained) = self.train_epoch(
                     epoch,
                     trainee,
+                    std::mem::take(&mut resumed),
                     &loader_train,
                     &mut processor,
                     &interrupter,
@@ -204,6 +267,7 @@ impl SupervisedLearningStrategy<Mlp> for FreeRunning {
                 );
                 interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
                 if interrupter.should_stop() {
+                    self.leave_stop_point(epoch, trained, &trainee);
                     break;
                 }
 
@@ -225,6 +289,8 @@ impl SupervisedLearningStrategy<Mlp> for FreeRunning {
                 // checkpoint and early stopping read them.
                 interrupter.fail_on_error(processor.flush());
                 if interrupter.should_stop() {
+                    // Trained but not validated: a stop point at its end.
+                    self.leave_stop_point(epoch, trained, &trainee);
                     break;
                 }
                 if let Some(checkpointer) = &mut checkpointer {
@@ -248,15 +314,20 @@ impl SupervisedLearningStrategy<Mlp> for FreeRunning {
 }
 
 impl FreeRunning {
+    /// Trains one epoch, from its first batch or, resuming from a stop
+    /// point, after the `resumed` batches already trained; returns what of
+    /// the epoch was trained (all of it unless interrupted).
+    #[allow(clippy::too_many_arguments)]
     fn train_epoch(
         &self,
         epoch: usize,
         trainee: Trainee,
+        resumed: Trained,
         loader: &TrainLoader<Mlp>,
         processor: &mut SupervisedTrainingEventProcessor<Mlp>,
         interrupter: &Interrupter,
         host: &Device,
-    ) -> Trainee {
+    ) -> (Trainee, Trained) {
         let Trainee {
             mut model,
             mut optimizer,
@@ -266,6 +337,36 @@ impl FreeRunning {
         let mut pending = Pending::new(Split::Train, epoch);
         let mut iteration = 0;
         let mut lr = None;
+        if resumed.batches > 0 {
+            // The epoch's order is a function of (seed, epoch): its first
+            // batches are the ones trained before the stop.
+            for _ in 0..resumed.batches {
+                if batches.next().is_none() {
+                    self.guard.fail(format!(
+                        "the stop point of epoch {epoch} is after batch {}, but the epoch is \
+                         shorter",
+                        resumed.batches
+                    ));
+                    break;
+                }
+            }
+            let tally = Tally {
+                losses: Vec::new(),
+                images: resumed.images,
+                loss_sum: resumed.loss_sum,
+                correct: resumed.correct,
+            };
+            let item = TrainingItem::new(
+                tally.output(host),
+                batches.progress(),
+                Some(resumed.batches),
+                None,
+            );
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
+            pending.reported = resumed.batches;
+            pending.trained = resumed;
+            iteration = resumed.batches;
+        }
         let mut report = |pending: &mut Pending,
                           progress: Progress,
                           iteration: usize,
@@ -300,11 +401,12 @@ impl FreeRunning {
             }
         }
         report(&mut pending, batches.progress(), iteration, lr);
-        Trainee {
+        let trainee = Trainee {
             model,
             optimizer,
             scheduler,
-        }
+        };
+        (trainee, pending.trained)
     }
 
     fn valid_epoch(

@@ -27,7 +27,7 @@ use model::{
 
 use crate::checkpoint::{
     BEST_MODEL_FILE, CHECKPOINT_DIR, EpochCommitter, Latest, ResumedLoader, best_epoch,
-    restore_optimizer,
+    restore_optimizer, restore_optimizer_from,
 };
 use crate::guard::{Chance, Divergence, LossGuard};
 use crate::metrics::EpochMetric;
@@ -36,7 +36,8 @@ use crate::progress::display::Display;
 use crate::progress::ended::EndWatch;
 use crate::progress::recorder::{EpochRecorder, History};
 use crate::signals::{self, SignalWatch};
-use crate::strategy::FreeRunning;
+use crate::stop_point::StopPoint;
+use crate::strategy::{FreeRunning, Stopping};
 use config::TrainConfig;
 use run::{EpochMetrics, RunDir, TensorBoard};
 
@@ -83,6 +84,8 @@ pub struct Fit<'a> {
     pub dashboard: bool,
     /// The checkpoint to continue from.
     pub resume: Option<&'a Latest>,
+    /// The stop point inside the next epoch to continue from, if any.
+    pub stopped: Option<&'a StopPoint>,
     /// The interrupter `watch` stops on Ctrl-C or SIGTERM.
     pub interrupter: Interrupter,
     pub watch: &'a SignalWatch,
@@ -99,6 +102,7 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
         run,
         dashboard,
         resume,
+        stopped,
         interrupter,
         watch,
     } = fit;
@@ -132,9 +136,11 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
         .map_err(|error| anyhow::anyhow!("invalid learning-rate schedule: {error}"))?;
 
     let finished_epochs = resume.map_or(0, |latest| latest.epoch);
+    // Batches of the next epoch trained before a stop point.
+    let finished_batches = stopped.map_or(0, |point| point.trained.batches);
     // Dropout masks on flex come from (seed, step, layer): a resumed run
     // counts its steps on from those already trained.
-    let first_step = (finished_epochs * batches_per_epoch) as u64;
+    let first_step = (finished_epochs * batches_per_epoch + finished_batches) as u64;
     model = model.with_dropout_stream(DropoutStream::new(config.seed, first_step));
     let distortion = config.augment.distortion();
     // On the GPU the splits live on the device, uploaded once, and each
@@ -206,14 +212,34 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
     let optimizer = crate::optim::optimizer(config);
     // Burn restores a checkpoint into the Learner, which gives the loop its
     // model; the loop keeps its own optimizer and schedule, restored here.
-    let (loop_optimizer, loop_scheduler) = match resume {
-        Some(latest) => {
-            let (optim, schedule) = restore_optimizer(run.path(), latest.epoch, config)?;
-            (optim, scheduler.clone().load_record(schedule))
-        }
+    let restored = match (stopped, resume) {
+        (Some(point), _) => Some(restore_optimizer_from(
+            &point.path(run.path(), "optim"),
+            &point.path(run.path(), "scheduler"),
+            config,
+        )?),
+        (None, Some(latest)) => Some(restore_optimizer(run.path(), latest.epoch, config)?),
+        (None, None) => None,
+    };
+    let (loop_optimizer, loop_scheduler) = match restored {
+        Some((optim, schedule)) => (optim, scheduler.clone().load_record(schedule)),
         None => (crate::optim::step_optimizer(config), scheduler.clone()),
     };
-    let tensorboard = TensorBoard::create(run.path(), batches_per_epoch, finished_epochs)?;
+    let stopping = Stopping {
+        run_dir: run.path().to_path_buf(),
+        architecture: model_config.describe(),
+        watch: watch.clone(),
+        resume: match stopped {
+            Some(point) => Some((point.clone(), point.model(run.path())?)),
+            None => None,
+        },
+    };
+    let tensorboard = TensorBoard::create(
+        run.path(),
+        batches_per_epoch,
+        finished_epochs,
+        finished_batches,
+    )?;
     let guard = LossGuard::new(interrupter.clone());
     let mut training = SupervisedTraining::new(run.learner_dir(), loader_train, loader_valid)
         .metrics((EpochMetric::accuracy(), EpochMetric::loss()))
@@ -224,6 +250,7 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
             optimizer.clone(),
             loop_scheduler,
             tensorboard.clone(),
+            stopping,
         ))))
         .num_epochs(config.epochs)
         .with_interrupter(interrupter.clone())

@@ -53,14 +53,6 @@ fn signal(child: &Child, name: &str) {
     );
 }
 
-/// The epoch `checkpoint/latest.json` names, if it exists.
-fn committed_epoch(run: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(run.join("checkpoint/latest.json")).ok()?;
-    let latest: serde_json::Value = serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("latest.json is half-written: {error}: {text:?}"));
-    latest["epoch"].as_u64()
-}
-
 /// Waits until the run has committed at least `epoch`, or `child` exits.
 fn wait_for_epoch(child: &mut Child, run: &Path, epoch: u64) {
     let started = Instant::now();
@@ -118,6 +110,8 @@ fn with_dropout_too() {
 
 /// On `backend`, with `extra` flags: an uninterrupted run, and the same run
 /// stopped by SIGINT after epoch 2 or later and resumed, end bit-identical.
+/// The stopped run leaves a stop point inside the epoch it stopped in, and
+/// the resumed run goes on from there.
 fn interrupt_and_resume(backend: &str, extra: &[&str]) {
     let data = data();
     let artifacts = tempfile::tempdir().unwrap();
@@ -141,6 +135,17 @@ fn interrupt_and_resume(backend: &str, extra: &[&str]) {
     );
     let stopped_after = committed_epoch(&run).unwrap();
     assert!((2..12).contains(&stopped_after), "{stopped_after}");
+    let (stopped_in, batch) = stop_point(&run);
+    assert_eq!(stopped_in, stopped_after + 1);
+    // 3,000 images in batches of 32: 94 an epoch (94 when stopped while validating).
+    assert!((1..=94).contains(&batch), "{batch}");
+    assert!(
+        stderr(&output).contains(&format!(
+            "It stopped after batch {batch} of epoch {stopped_in}, kept in "
+        )),
+        "{}",
+        stderr(&output)
+    );
 
     let resumed = run_train(
         &["--resume", run.to_str().unwrap(), "--plain"],
@@ -149,13 +154,19 @@ fn interrupt_and_resume(backend: &str, extra: &[&str]) {
     if backend == "wgpu" && !resumed.status.success() {
         let error = assert_one_line_error(&resumed);
         assert!(
-            error.contains("/checkpoint/optim-") && error.contains("holds no optimizer state"),
+            error.contains("/checkpoint/stopped-") && error.contains("holds no optimizer state"),
             "{error}"
         );
         return;
     }
     assert_success(&resumed);
-    assert!(stdout(&resumed).contains(&format!("resuming after epoch {stopped_after} of 12")));
+    assert!(
+        stdout(&resumed).contains(&format!(
+            "resuming in epoch {stopped_in} of 12 after batch {batch}"
+        )),
+        "{}",
+        stdout(&resumed)
+    );
     assert_same_result(&run, &artifacts.path().join("whole"));
 
     let again = run_train(&["--resume", run.to_str().unwrap()], artifacts.path());
@@ -262,6 +273,17 @@ fn assert_stopped_by_sigint(output: &std::process::Output, text: &str, run: &Pat
         run.display()
     );
     assert!(text.contains(&hint), "{text}");
+}
+
+/// The epoch and batch `<run>/checkpoint/stopped.json` names.
+fn stop_point(run: &Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(run.join("checkpoint/stopped.json"))
+        .expect("an interrupted run leaves a stop point");
+    let point: serde_json::Value = serde_json::from_str(&text).unwrap();
+    (
+        point["epoch"].as_u64().unwrap(),
+        point["trained"]["batches"].as_u64().unwrap(),
+    )
 }
 
 fn run_train(args: &[&str], cwd: &Path) -> std::process::Output {

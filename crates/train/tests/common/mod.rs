@@ -130,3 +130,11 @@ pub fn metrics_without_time(run: &Path) -> Vec<run::EpochMetrics> {
         })
         .collect()
 }
+
+/// The epoch `<run>/checkpoint/latest.json` names, if it exists.
+pub fn committed_epoch(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("checkpoint/latest.json")).ok()?;
+    let latest: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("latest.json is half-written: {error}: {text:?}"));
+    latest["epoch"].as_u64()
+}
