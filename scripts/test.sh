@@ -8,7 +8,9 @@
 # the benchmark and of the README's table of runtimes.
 #
 # Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
-# when they are missing and this user can install Debian packages. Under CI=true a missing Vulkan adapter makes
+# when they are missing and this user can install Debian packages; starts a
+# single-node Slurm cluster for the Slurm sweep tests (as root; they skip
+# otherwise). Under CI=true a missing Vulkan adapter makes
 # the wgpu tests fail instead of skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,18 @@ bash scripts/e2e/install.sh \
 # onnxruntime and tensorboard in a venv.
 bash scripts/export/install.sh \
   || echo "warning: the export check cannot run here (see above); under CI=true it fails"
+
+# The Slurm sweep tests' single-node cluster (installs slurm-wlm and munge
+# when missing; needs root). Stopped when this script exits.
+if slurm_dir=$(bash scripts/slurm/start.sh); then
+  export SLURM_CONF="$slurm_dir/slurm.conf"
+  trap 'bash scripts/slurm/stop.sh "$slurm_dir"' EXIT
+elif [ "${CI:-}" = true ] && [ "$(id -u)" -eq 0 ]; then
+  echo "error: the local Slurm cluster did not start" >&2
+  exit 1
+else
+  echo "warning: no local Slurm cluster (see above); the Slurm sweep tests skip"
+fi
 
 # Vulkan loaders complain without a runtime directory; give them a private one.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then

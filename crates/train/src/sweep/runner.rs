@@ -33,48 +33,87 @@ pub struct SweepOptions {
     pub data_dir: Option<PathBuf>,
 }
 
+/// The `train` binary next to the running one (`sweep`).
+pub(super) fn train_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the sweep binary")?;
+    Ok(exe.with_file_name(format!("train{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// The `train` command for `job` in the sweep directory `dir`, with the
+/// sweep's own assignments `set` first and its data directory, output to
+/// `log`: a new run `<dir>/<name>` or, with `resume`, that run continued.
+pub(super) fn train_command(
+    train: &Path,
+    job: &Job,
+    dir: &Path,
+    set: &[String],
+    data_dir: Option<&Path>,
+    resume: bool,
+    log: std::fs::File,
+) -> anyhow::Result<Command> {
+    let mut command = Command::new(train);
+    command
+        .arg("--plain")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if resume {
+        command.arg("--resume").arg(dir.join(&job.name));
+    } else {
+        command
+            .arg("--artifacts")
+            .arg(dir)
+            .args(["--run-name", &job.name]);
+        if let Some(config) = &job.config {
+            command.arg("--config").arg(config);
+        }
+        for assignment in set.iter().chain(&job.set) {
+            command.args(["--set", assignment]);
+        }
+    }
+    if let Some(data) = data_dir {
+        command.arg("--data-dir").arg(data);
+    }
+    Ok(command)
+}
+
+/// Why a run failed: its exit status and the last line of its log.
+pub(super) fn failure(status: std::process::ExitStatus, log: &str) -> String {
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    format!("{status}: {}", data::one_line(last))
+}
+
 /// Trains `job` into `dir` with the `train` binary next to this one; its
 /// output goes to `<dir>/<name>.log`. Returns the run directory it trained
 /// into, as it said in its log (normally `<dir>/<name>`, but `<name>-2` if
 /// another process took that name meanwhile: the sweep reads back its own
 /// run, never the other's), or why it failed.
 fn train(job: &Job, dir: &Path, options: &SweepOptions) -> anyhow::Result<Result<PathBuf, String>> {
-    let exe = std::env::current_exe().context("cannot find the sweep binary")?;
-    let train = exe.with_file_name(format!("train{}", std::env::consts::EXE_SUFFIX));
+    let train = train_binary()?;
     let log_path = dir.join(format!("{}.log", job.name));
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
-    let mut command = Command::new(&train);
-    command
-        .args(["--plain", "--artifacts"])
-        .arg(dir)
-        .args(["--run-name", &job.name])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    if let Some(config) = &job.config {
-        command.arg("--config").arg(config);
-    }
-    if let Some(data) = &options.data_dir {
-        command.arg("--data-dir").arg(data);
-    }
-    for assignment in options.set.iter().chain(&job.set) {
-        command.args(["--set", assignment]);
-    }
-    let status = command
-        .status()
-        .with_context(|| format!("cannot start {}", train.display()))?;
+    let status = train_command(
+        &train,
+        job,
+        dir,
+        &options.set,
+        options.data_dir.as_deref(),
+        false,
+        log,
+    )?
+    .status()
+    .with_context(|| format!("cannot start {}", train.display()))?;
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
     if status.success() {
         return Ok(trained_into(&text)
             .ok_or_else(|| format!("its log {} names no run directory", log_path.display())));
     }
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    Ok(Err(format!("{status}: {}", data::one_line(last))))
+    Ok(Err(failure(status, &text)))
 }
 
 /// The last part of `path`, as the name of its run.
@@ -129,9 +168,9 @@ pub struct Swept {
     pub failed: usize,
 }
 
-/// Runs the sweep `options` describe. Each run is reported on stdout as it
-/// ends; a failed one is counted (and in the table), not an error.
-pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
+/// The runs `options` describe, checked: a valid sweep name, configs that
+/// load, grid axes that parse, and no two runs of the same name.
+pub(super) fn planned_jobs(options: &SweepOptions) -> anyhow::Result<Vec<Job>> {
     let grid = options
         .grid
         .iter()
@@ -157,6 +196,38 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
             pair[0]
         );
     }
+    Ok(jobs)
+}
+
+/// Says on stdout that run number `done` of `total` ended, with its figures
+/// or why it failed (and where its log is).
+pub(super) fn report_outcome(
+    done: usize,
+    total: usize,
+    name: &str,
+    outcome: &Result<Row, String>,
+    dir: &Path,
+) {
+    match outcome {
+        Ok(row) => outln!(
+            "[{done}/{total}] {}: test accuracy {:.4}, best validation accuracy {:.4}, {} epochs, {:.2} s/epoch",
+            row.name,
+            row.test_accuracy,
+            row.best_valid_accuracy,
+            row.epochs,
+            row.seconds_per_epoch
+        ),
+        Err(why) => outln!(
+            "[{done}/{total}] {name} failed: {why} (log: {}.log)",
+            dir.join(name).display()
+        ),
+    }
+}
+
+/// Runs the sweep `options` describe. Each run is reported on stdout as it
+/// ends; a failed one is counted (and in the table), not an error.
+pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
+    let jobs = planned_jobs(options)?;
     let dir = run::create_numbered(&options.artifacts, &options.name, "sweep")?;
     let total = jobs.len();
     outln!(
@@ -180,30 +251,34 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
                         .unwrap_or_else(|error| Err(format!("{error:#}")));
                     let mut done = done.lock().expect("done lock");
                     *done += 1;
-                    match &outcome {
-                        Ok(row) => outln!(
-                            "[{done}/{total}] {}: test accuracy {:.4}, best validation accuracy {:.4}, {} epochs, {:.2} s/epoch",
-                            row.name, row.test_accuracy, row.best_valid_accuracy, row.epochs, row.seconds_per_epoch
-                        ),
-                        Err(why) => outln!(
-                            "[{done}/{total}] {} failed: {why} (log: {}.log)",
-                            job.name,
-                            dir.join(&job.name).display()
-                        ),
-                    }
+                    report_outcome(*done, total, &job.name, &outcome, &dir);
                     outcomes.lock().expect("outcomes lock")[index] = Some(outcome);
                 }
             });
         }
     });
-    let (mut rows, mut failed) = (Vec::new(), Vec::new());
-    for (job, outcome) in jobs
+    let outcomes = outcomes.into_inner().expect("outcomes lock");
+    let outcomes = jobs
         .iter()
-        .zip(outcomes.into_inner().expect("outcomes lock"))
-    {
-        match outcome.expect("every job ran") {
+        .zip(outcomes)
+        .map(|(job, outcome)| (job.name.clone(), outcome.expect("every job ran")));
+    summarise(&dir, &options.name, outcomes.collect())
+}
+
+/// Writes the sweep's summary into `dir` from each run's outcome, in the
+/// jobs' order: `summary.md`, `summary.csv`, `val_accuracy.png` and the
+/// gradient-norm charts; prints the table.
+pub(super) fn summarise(
+    dir: &Path,
+    name: &str,
+    outcomes: Vec<(String, Result<Row, String>)>,
+) -> anyhow::Result<Swept> {
+    let total = outcomes.len();
+    let (mut rows, mut failed) = (Vec::new(), Vec::new());
+    for (job, outcome) in outcomes {
+        match outcome {
             Ok(row) => rows.push(row),
-            Err(why) => failed.push((job.name.clone(), why)),
+            Err(why) => failed.push((job, why)),
         }
     }
     let mut series = Vec::new();
@@ -216,11 +291,11 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
                 .collect(),
         });
     }
-    write_grad_norm_charts(&dir, &rows)?;
-    let table = table::write_summary(&dir, &rows, &failed)?;
+    write_grad_norm_charts(dir, &rows)?;
+    let table = table::write_summary(dir, &rows, &failed)?;
     if !series.is_empty() {
         let path = dir.join("val_accuracy.png");
-        let title = format!("{}: validation accuracy per epoch", options.name);
+        let title = format!("{name}: validation accuracy per epoch");
         let png = plot::sweep_chart(&title, &series)
             .with_context(|| format!("cannot draw {}", path.display()))?;
         data::write_atomic(&path, &png)
