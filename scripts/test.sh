@@ -5,7 +5,7 @@
 # static site), the exports read back by NumPy, tract, onnxruntime and
 # onnxruntime-web, the TensorBoard files by TensorBoard's reader, the fuzz
 # targets briefly; then the benchmark driver's unit tests and small forms of
-# the benchmark and of the README's table of runtimes.
+# the benchmark, of its speed-run table and of the README's table of runtimes.
 #
 # Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
 # when they are missing and this user can install Debian packages; starts a
@@ -69,6 +69,10 @@ python3 -m unittest discover -s scripts/bench
 # The benchmark end to end in a small form (our binaries only, one seed, two
 # epochs, no peers), so a renamed flag or key cannot break it unseen.
 bash scripts/bench.sh --peers '' --seeds 1 --epochs 2 --backends flex
+# The speed-run table in a small form: the tutorial raced to 90% (its first
+# epoch), one seed, no peer.
+bash scripts/bench.sh speedrun --peers '' --seeds 1 --presets configs/default.toml --targets 0.9 \
+    --budget-minutes 2
 # The README's table of runtimes in a small form: a one-epoch run, 100 test
 # images through every backend, NumPy, tract, onnxruntime and onnxruntime-web.
 bash scripts/export/compare.sh --train --count 100

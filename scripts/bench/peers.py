@@ -7,7 +7,15 @@ simple-nn's `train` does. An epoch is the training pass plus a test evaluation,
 as in `train`. Then it times inference: all 10,000 test images in one batch and
 a single image, from u8 pixels in memory to probabilities on the host.
 
+`recipe` trains a preset's recipe instead (scripts/bench/speedrun.py passes
+it as JSON): its hidden layers, dropout, batch size, Adam, AdamW or SGD with
+its learning rate and weight decay, warm-up and cosine or step schedule over
+the preset's epochs, and its distortions drawn afresh for every image of every
+epoch with torchvision's RandomAffine and ElasticTransform in a DataLoader
+worker, timed for --epochs epochs.
+
 Usage: python peers.py SYSTEM --data-dir DIR [--epochs 5] [--seed 1] [--hidden 64] [--batch-size 32] [--device cpu]
+       python peers.py recipe --data-dir DIR --recipe JSON [--epochs 3] [--device cpu]
        python peers.py matmul [--device cpu]
 Prints one JSON object on stdout.
 """
@@ -15,6 +23,7 @@ Prints one JSON object on stdout.
 import argparse
 import gzip
 import json
+import math
 import os
 import statistics
 import sys
@@ -167,6 +176,95 @@ def run_torch(args, data):
     return seconds, accuracy, inference_times(predict, data[2])
 
 
+def run_recipe(args, data):
+    """A preset's recipe (see the module's doc) in PyTorch."""
+    import numpy as np
+    import torch
+    import torchvision.transforms.v2 as transforms
+
+    recipe = json.loads(args.recipe)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    x, y, xt, yt = data
+    sizes = [784, *recipe["hidden"], 10]
+    activation = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh,
+                  "gelu": torch.nn.GELU}[recipe["activation"]]
+    layers = []
+    for index, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        linear = torch.nn.Linear(a, b)
+        torch.nn.init.xavier_uniform_(linear.weight)
+        torch.nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if index < len(sizes) - 2:
+            layers.append(activation())
+            if recipe["dropout"] > 0:
+                layers.append(torch.nn.Dropout(recipe["dropout"]))
+    model = torch.nn.Sequential(*layers).to(device)
+    lr, decay = recipe["learning_rate"], recipe["weight_decay"]
+    optimizer = {
+        "adam": lambda: torch.optim.Adam(model.parameters(), lr=lr, eps=1e-7, weight_decay=decay),
+        "adamw": lambda: torch.optim.AdamW(model.parameters(), lr=lr, eps=1e-7, weight_decay=decay),
+        "sgd": lambda: torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=decay),
+    }[recipe["optimizer"]]()
+    steps = -(-len(x) // recipe["batch_size"])
+    warmup, total = recipe["warmup_epochs"] * steps, recipe["epochs"] * steps
+
+    def rate(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        if recipe["schedule"] == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+        return 1.0
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    distortions = []
+    if recipe["rotation"] or recipe["scale"] or recipe["shear"]:
+        distortions.append(transforms.RandomAffine(
+            degrees=recipe["rotation"], scale=(1 - recipe["scale"], 1 + recipe["scale"]),
+            shear=recipe["shear"]))
+    if recipe["elastic_alpha"]:
+        distortions.append(transforms.ElasticTransform(
+            alpha=float(recipe["elastic_alpha"]), sigma=float(recipe["elastic_sigma"])))
+    distort = transforms.Compose(distortions) if distortions else None
+
+    class Digits(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, index):
+            image = torch.tensor(x[index]).reshape(1, 28, 28)
+            if distort is not None:
+                image = distort(image)
+            return image.reshape(784).float() / 255.0 - 0.5, int(y[index])
+
+    loader = torch.utils.data.DataLoader(
+        Digits(), batch_size=recipe["batch_size"], shuffle=True,
+        num_workers=1 if distort is not None else 0, persistent_workers=distort is not None)
+    test_x = torch.from_numpy(scale(xt)).to(device)
+    test_y = torch.from_numpy(yt.astype(np.int64)).to(device)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    seconds = []
+    for _ in range(args.epochs):
+        started = time.perf_counter()
+        model.train()
+        for images, labels in loader:
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(images.to(device)), labels.to(device))
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
+        seconds.append(time.perf_counter() - started)
+
+    def predict(images):
+        with torch.no_grad():
+            return torch.softmax(model(torch.from_numpy(scale(images)).to(device)), 1).cpu().numpy()
+
+    return seconds, accuracy, inference_times(predict, data[2])
+
+
 def run_numpy(args, data):
     import numpy as np
 
@@ -284,7 +382,8 @@ def run_matmul(device, size=2048, reps=10):
     }
 
 
-SYSTEMS = {"keras": run_keras, "torch": run_torch, "numpy": run_numpy, "sklearn": run_sklearn}
+SYSTEMS = {"keras": run_keras, "torch": run_torch, "numpy": run_numpy, "sklearn": run_sklearn,
+           "recipe": run_recipe}
 
 
 def main():
@@ -297,7 +396,10 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.001)
     parser.add_argument("--device", default="cpu", help="PyTorch's device: cpu or cuda")
+    parser.add_argument("--recipe", help="recipe: the preset as JSON (see speedrun.py)")
     args = parser.parse_args()
+    if args.system == "recipe" and not args.recipe:
+        sys.exit("error: recipe needs --recipe JSON")
     if args.system == "matmul":
         print(json.dumps(run_matmul(args.device)))
         return

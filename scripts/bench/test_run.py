@@ -4,6 +4,7 @@ python3 -m unittest discover -s scripts/bench"""
 import unittest
 
 import run
+import speedrun
 
 
 class Steady(unittest.TestCase):
@@ -32,6 +33,37 @@ class Formatting(unittest.TestCase):
     def test_milliseconds_and_microseconds(self):
         self.assertEqual(run.fmt_ms(0.0123), "12.30 ms")
         self.assertEqual(run.fmt_ms(7.4e-6), "7 µs")
+
+
+def epochs(*pairs):
+    return [{"epoch": i + 1, "seconds": s, "valid_accuracy": a} for i, (s, a) in enumerate(pairs)]
+
+
+class SpeedRun(unittest.TestCase):
+    def test_time_to_a_target_sums_the_epochs_up_to_the_first_at_or_above_it(self):
+        race = epochs((2.0, 0.97), (1.5, 0.985), (1.5, 0.98), (1.0, 0.99))
+        self.assertEqual(speedrun.time_to(race, 0.98), (3.5, 2))
+        self.assertEqual(speedrun.time_to(race, 0.99), (6.0, 4))
+        self.assertIsNone(speedrun.time_to(race, 0.995))
+        self.assertIsNone(speedrun.time_to([], 0.5))
+
+    def test_a_cell_is_the_mean_over_seeds_or_how_far_they_got(self):
+        one = epochs((30.0, 0.98), (40.0, 0.99))
+        two = epochs((50.0, 0.99))
+        self.assertEqual(speedrun.reached([one, two], 0.98), "40.0 s (epoch 1/1)")
+        self.assertEqual(speedrun.reached([one, two], 0.99), "1 min 00.0 s (epoch 2/1)")
+        self.assertEqual(speedrun.reached([one, epochs((50.0, 0.5))], 0.99),
+                         "reached by 1 of 2 seeds only, in 1 min 10.0 s")
+        self.assertEqual(speedrun.reached([two], 0.995), "not reached in 50.0 s")
+
+    def test_a_recipe_fills_in_the_defaults_of_a_resolved_config(self):
+        recipe = speedrun.recipe({"epochs": 600, "batch_size": 128, "model": {"hidden": [800, 800]},
+                                  "optimizer": {"kind": "adamw", "weight_decay": 0.01},
+                                  "augment": {"elastic_alpha": 34}})
+        self.assertEqual((recipe["hidden"], recipe["optimizer"], recipe["learning_rate"]),
+                         ([800, 800], "adamw", 0.001))
+        self.assertEqual((recipe["elastic_alpha"], recipe["rotation"], recipe["schedule"]),
+                         (34, 0.0, "constant"))
 
 
 if __name__ == "__main__":
