@@ -137,6 +137,17 @@ def machine():
     return description
 
 
+def publish(lines, out):
+    """Prints the report's `lines` and, given `out`, writes them there too
+    (through a scratch file, so a reader never sees half a report)."""
+    report = "\n".join(lines) + "\n"
+    print(report, end="")
+    if out:
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(report)
+        tmp.replace(out)
+
+
 def fmt_ms(seconds):
     return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
 
@@ -286,12 +297,7 @@ def main():
     emit("|---|---|---|")
     for goal, measured, met in goals:
         emit(f"| {goal} | {measured} | {'yes' if met else 'no'} |")
-    report = "\n".join(out) + "\n"
-    print(report, end="")
-    if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(report)
-        tmp.replace(args.out)
+    publish(out, args.out)
 
 
 if __name__ == "__main__":

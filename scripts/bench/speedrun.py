@@ -224,12 +224,7 @@ def main():
         if peers:
             line += [f"{row['torch']:.2f}", f"{row['torch'] / seconds:.1f}x"]
         out.append("| " + " | ".join(line) + " |")
-    report = "\n".join(out) + "\n"
-    print(report, end="")
-    if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(report)
-        tmp.replace(args.out)
+    run.publish(out, args.out)
 
 
 if __name__ == "__main__":
