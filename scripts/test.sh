@@ -67,8 +67,9 @@ bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" idx image config request
 # compares against are not installed here).
 python3 -m unittest discover -s scripts/bench
 # The benchmark end to end in a small form (our binaries only, one seed, two
-# epochs, no peers), so a renamed flag or key cannot break it unseen.
-bash scripts/bench.sh --peers '' --seeds 1 --epochs 2 --backends flex
+# epochs, one wide network, no peers), so a renamed flag or key cannot break
+# it unseen.
+bash scripts/bench.sh --peers '' --seeds 1 --epochs 2 --backends flex --widths 512
 # The speed-run table in a small form: the tutorial raced to 90% (its first
 # epoch), one seed, no peer.
 bash scripts/bench.sh speedrun --peers '' --seeds 1 --presets configs/default.toml --targets 0.9 \

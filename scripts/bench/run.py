@@ -1,7 +1,8 @@
 """Runs the whole benchmark and prints one Markdown report: simple-nn's `train`
 on each backend against Keras, PyTorch, NumPy and scikit-learn on the same MNIST
 files with the same config, the machine's matmul peak, the time split of an
-epoch, the 784-512-512-10 scaling run, inference times, and the issue's goals.
+epoch, the 784-512-512-10 scaling run, the wide networks' matrix products
+against the same products alone, inference times, and the issue's goals.
 
 Called by scripts/bench.sh, which builds the binaries and the peers' virtual
 environment; needs only the standard library itself.
@@ -152,6 +153,19 @@ def fmt_ms(seconds):
     return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
 
 
+def wide_row(profile):
+    """One row of the wide networks' table from `bench profile`'s JSON: the
+    forward and backward phases, the matrix products inside them and the same
+    products alone (the gemm's own speed at those shapes), what the two phases
+    spend besides the products, and the optimizer."""
+    s = profile["seconds"]
+    p = s["products"]
+    passes = s["forward"] + s["backward"]
+    return (f"| {profile['network']} | {passes:.2f} | {p['inside']:.2f} ({p['gflop'] / p['inside']:.0f}) | "
+            f"{p['alone']:.2f} ({p['gflop'] / p['alone']:.0f}) | {p['alone'] / p['inside'] * 100:.0f}% | "
+            f"{passes - p['inside']:.2f} | {s['optimizer']:.2f} | {profile['total_seconds']:.2f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin-dir", type=Path, required=True, help="holds train and bench")
@@ -162,8 +176,11 @@ def main():
     parser.add_argument("--backends", default="flex,ndarray")
     parser.add_argument("--peers", default=",".join(PEERS))
     parser.add_argument("--torch-device", default="cpu", help="PyTorch's device: cpu or cuda")
+    parser.add_argument("--widths", default="512,800,1200",
+                        help="hidden widths of the wide networks' table (784-W-W-10, batch 128)")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
+    widths = [int(w) for w in args.widths.split(",") if w]
     backends = [b for b in args.backends.split(",") if b]
     peers = [p for p in args.peers.split(",") if p]
     unknown = [p for p in peers if p not in PEERS]
@@ -185,6 +202,13 @@ def main():
         profiles[backend] = last_json(run_measured(command, f"bench profile {backend}")[0], "bench")
     if args.data_dir is None:
         args.data_dir = Path(profiles[backends[0]]["data_dir"])
+
+    wides = []
+    for width in widths:
+        log(f"profiling 784-{width}-{width}-10 at batch 128 on {backends[0]}")
+        command = [bench, "profile", "--backend", backends[0], "--epochs", 2, "--batch-size", 128,
+                   "--hidden", width, "--data-dir", args.data_dir]
+        wides.append(last_json(run_measured(command, f"bench profile --hidden {width}")[0], "bench"))
 
     log("measuring the matmul peak")
     main_backend = backends[0]
@@ -256,6 +280,18 @@ def main():
     emit(f"Scaling: 784-512-512-10 at batch 128 on {main_backend}: {wide['seconds']:.2f} s/epoch, "
          f"{wide_gflops:.0f} GFLOP/s = {wide_gflops / peak_gflops * 100:.0f}% of the matmul peak.")
     emit("")
+    if any(w["seconds"]["products"] for w in wides):
+        emit(f"Wide networks at batch 128 on {main_backend} (`bench profile --batch-size 128 --hidden W`, "
+             "epoch 2): seconds per epoch, GFLOP/s in brackets; the products alone are the same shapes "
+             "and operand layouts run one at a time on buffers kept between runs, each the median of 21.")
+        emit("")
+        emit("| network | forward + backward | products inside | same products alone | inside vs alone "
+             "| rest of forward + backward | optimizer | hand total |")
+        emit("|---|---|---|---|---|---|---|---|")
+        for wide_profile in wides:
+            if wide_profile["seconds"]["products"]:
+                emit(wide_row(wide_profile))
+        emit("")
     emit("Where an epoch goes (`bench profile`: the same work as `train`'s epoch, by hand, "
          "epoch 2, on the training thread; the loop's share is `train`'s epoch minus the hand-written "
          "one: its bookkeeping, less what it saves by building batches on another thread):")

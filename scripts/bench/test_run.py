@@ -30,6 +30,16 @@ class TrainFlops(unittest.TestCase):
 
 
 class Formatting(unittest.TestCase):
+    def test_a_wide_row_splits_the_passes_into_products_and_the_rest(self):
+        profile = {
+            "network": "784-512-512-10 relu",
+            "total_seconds": 5.0,
+            "seconds": {"forward": 1.5, "backward": 2.5, "optimizer": 0.5,
+                        "products": {"count": 3752, "gflop": 180.0, "inside": 3.6, "alone": 3.0}},
+        }
+        self.assertEqual(run.wide_row(profile),
+                         "| 784-512-512-10 relu | 4.00 | 3.60 (50) | 3.00 (60) | 83% | 0.40 | 0.50 | 5.00 |")
+
     def test_milliseconds_and_microseconds(self):
         self.assertEqual(run.fmt_ms(0.0123), "12.30 ms")
         self.assertEqual(run.fmt_ms(7.4e-6), "7 µs")

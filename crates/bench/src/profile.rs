@@ -31,7 +31,7 @@ use data::{
     MnistItem, MnistSplit, NUM_CLASSES, ResidentBatcher,
 };
 use model::{
-    Backend, EVAL_BATCH_SIZE, FusedAdam, HostAdam, MlpConfig, StepOptimizer, Tally, evaluate,
+    Backend, EVAL_BATCH_SIZE, FusedAdam, HostAdam, MlpConfig, StepOptimizer, Tally, evaluate, fused,
 };
 use serde::Serialize;
 
@@ -77,6 +77,37 @@ pub struct Split {
     pub evaluation: f64,
     /// Kernel launches in each phase over the epoch (none on flex and ndarray).
     pub launches: Launches,
+    /// The matrix products of the forward and backward phases (flex's fused
+    /// network only: `None` elsewhere).
+    pub products: Option<Products>,
+}
+
+/// The forward and backward phases' matrix products over the epoch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Products {
+    /// How many ran.
+    pub count: usize,
+    /// Their floating-point operations, 10^9 (a multiply-add counts two).
+    pub gflop: f64,
+    /// Seconds inside the training step.
+    pub inside: f64,
+    /// Seconds the same products take alone, each shape the median of
+    /// [`ALONE_ROUNDS`] runs: the gemm's own speed at the step's shapes.
+    pub alone: f64,
+}
+
+/// Runs of each distinct product shape when timed alone.
+const ALONE_ROUNDS: usize = 21;
+
+impl Products {
+    fn of(products: &[fused::products::Product]) -> Option<Self> {
+        (!products.is_empty()).then(|| Self {
+            count: products.len(),
+            gflop: products.iter().map(|p| p.shape.flop()).sum::<f64>() / 1e9,
+            inside: products.iter().map(|p| p.seconds).sum(),
+            alone: fused::products::alone_seconds(products, ALONE_ROUNDS),
+        })
+    }
 }
 
 /// Kernel launches issued on a CubeCL device in each phase of a [`Split`].
@@ -190,6 +221,7 @@ pub fn profile_epochs(
         let mut clock = Instant::now();
         counter.lap();
         let steps = settings.max_steps.unwrap_or(usize::MAX);
+        fused::products::record(true);
         for batch in loader.iter().take(steps) {
             let batch = batch.context("the training loader failed")?;
             sync()?;
@@ -221,6 +253,7 @@ pub fn profile_epochs(
             split.metrics += lap(&mut clock);
             split.steps += 1;
         }
+        fused::products::record(false);
         Tally::read(&outputs).context("cannot read the losses back from the device")?;
         split.metrics += lap(&mut clock);
         split.launches.metrics += counter.lap();
@@ -234,6 +267,7 @@ pub fn profile_epochs(
         .context("cannot read the evaluation back from the device")?;
         split.evaluation = lap(&mut clock);
         split.launches.evaluation = counter.lap();
+        split.products = Products::of(&fused::products::take());
         splits.push(split);
     }
     Ok(splits)

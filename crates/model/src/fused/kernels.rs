@@ -15,6 +15,7 @@
 
 use multiversion::multiversion;
 
+use super::products;
 use crate::mlp::{Activation, LEAKY_RELU_SLOPE};
 
 /// One `Linear` layer's parameters, borrowed from its tensors.
@@ -58,12 +59,16 @@ pub struct CrossEntropy {
 
 /// A matrix operand: its elements and their strides `(row, column)`.
 #[derive(Clone, Copy)]
-struct Operand<'a> {
+pub(super) struct Operand<'a> {
     values: &'a [f32],
     strides: (usize, usize),
 }
 
 impl<'a> Operand<'a> {
+    pub(super) fn with_strides(values: &'a [f32], strides: (usize, usize)) -> Self {
+        Self { values, strides }
+    }
+
     /// A row-major `[_, columns]` matrix.
     fn rows(values: &'a [f32], columns: usize) -> Self {
         Self {
@@ -129,10 +134,13 @@ fn add_product(
     unsafe { gemm_into(dst.as_mut_ptr(), (m, n, k), lhs, rhs, true) }
 }
 
+/// `dst (+)= lhs · rhs` through the `gemm` crate, split across threads when
+/// large, and timed when [`products`] records.
+///
 /// # Safety
 /// `dst` must be valid for writes of `m * n` elements (and reads too with
 /// `accumulate`), and must not overlap the operands.
-unsafe fn gemm_into(
+pub(super) unsafe fn gemm_into(
     dst: *mut f32,
     (m, n, k): (usize, usize, usize),
     lhs: Operand<'_>,
@@ -144,31 +152,39 @@ unsafe fn gemm_into(
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: the checks above keep every element the operands' strides
-    // reach inside their slices; the caller vouches for `dst`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            n as isize,
-            accumulate,
-            lhs.values.as_ptr(),
-            lhs.strides.1 as isize,
-            lhs.strides.0 as isize,
-            rhs.values.as_ptr(),
-            rhs.strides.1 as isize,
-            rhs.strides.0 as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(m, n, k),
-        );
-    }
+    let shape = || products::Shape {
+        mnk: (m, n, k),
+        lhs_strides: lhs.strides,
+        rhs_strides: rhs.strides,
+        accumulate,
+    };
+    products::timed(shape, || {
+        // SAFETY: the checks above keep every element the operands' strides
+        // reach inside their slices; the caller vouches for `dst`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst,
+                1,
+                n as isize,
+                accumulate,
+                lhs.values.as_ptr(),
+                lhs.strides.1 as isize,
+                lhs.strides.0 as isize,
+                rhs.values.as_ptr(),
+                rhs.strides.1 as isize,
+                rhs.strides.0 as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism(m, n, k),
+            );
+        }
+    });
 }
 
 /// Products of at least this many multiply-adds (`m * n * k`) are split

@@ -27,6 +27,7 @@ mod cube;
 pub(crate) mod flex;
 pub mod kernels;
 mod network;
+pub mod products;
 #[cfg(test)]
 mod tests;
 
