@@ -3,7 +3,7 @@
 //! the elastic one of Simard, Steinkraus and Platt (2003, "Best practices for
 //! convolutional neural networks applied to visual document analysis"): a
 //! random displacement field, uniform in [-1, 1] per pixel and axis, smoothed
-//! by a Gaussian of width `sigma` and scaled by `alpha`.
+//! by a Gaussian of width `sigma` and scaled by `alpha` ([`crate::elastic`]).
 //!
 //! Coordinates: pixel `(x, y)` has its centre at integer `x` (right) and `y`
 //! (down), 0 to 27; the frame's centre is `(13.5, 13.5)`. A [`Warp`] maps every
@@ -14,12 +14,11 @@
 //! so an epoch's distorted digits are the same whatever happened before it:
 //! a resumed run sees what an uninterrupted one saw.
 
-use std::cell::RefCell;
-
 use multiversion::multiversion;
-use rand::rngs::{SmallRng, StdRng};
-use rand::{Rng, RngCore, SeedableRng};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
+pub use crate::elastic::ElasticField;
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// The ranges distortions are drawn from; the default (all zero) leaves every
@@ -133,101 +132,6 @@ pub fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
     )
 }
 
-/// A smoothed random displacement per output pixel, in pixels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ElasticField {
-    /// `[784]` each, row-major.
-    pub dx: Vec<f32>,
-    pub dy: Vec<f32>,
-}
-
-impl ElasticField {
-    fn draw(rng: &mut StdRng, sigma: f32, alpha: f32) -> Self {
-        // A fast generator for the 1,568 uniform numbers, seeded from the
-        // image's own generator.
-        let mut fast = SmallRng::seed_from_u64(rng.random());
-        // The x field's numbers, then the y field's, drawn in one loop
-        // that keeps the generator's state in registers.
-        let mut noise = [0.0f32; 2 * IMAGE_PIXELS];
-        for value in &mut noise {
-            *value = signed_unit(fast.next_u32());
-        }
-        let field = |noise: &[f32]| {
-            let mut smoothed = smooth(noise, sigma);
-            smoothed.iter_mut().for_each(|value| *value *= alpha);
-            smoothed
-        };
-        let (x, y) = noise.split_at(IMAGE_PIXELS);
-        let (dx, dy) = (field(x), field(y));
-        Self { dx, dy }
-    }
-}
-
-/// The top 24 of 32 random bits as a number uniform in [-1, 1).
-pub(crate) fn signed_unit(bits: u32) -> f32 {
-    (bits >> 8) as f32 * (2.0 / (1u32 << 24) as f32) - 1.0
-}
-
-/// The 28x28 matrix `G` of a one-dimensional Gaussian blur of standard
-/// deviation `sigma` (normalised weights, cut at three widths), with 0 beyond
-/// the frame as SciPy's `gaussian_filter(mode="constant")`, which the usual
-/// implementations of Simard's distortion use: displacements fade towards
-/// the frame's edge rather than grow there. `G` is symmetric.
-pub(crate) fn blur_matrix(sigma: f32) -> Vec<f32> {
-    let radius = ((3.0 * sigma).ceil() as usize).min(IMAGE_SIDE - 1) as isize;
-    let weights: Vec<f32> = (-radius..=radius)
-        .map(|x| (-(x * x) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = weights.iter().sum();
-    let mut matrix = vec![0.0f32; IMAGE_PIXELS];
-    for i in 0..IMAGE_SIDE as isize {
-        for k in (i - radius).max(0)..(i + radius + 1).min(IMAGE_SIDE as isize) {
-            matrix[(i * IMAGE_SIDE as isize + k) as usize] =
-                weights[(k - i + radius) as usize] / total;
-        }
-    }
-    matrix
-}
-
-/// `field` blurred along rows and columns: `G F G` for the blur matrix `G`
-/// of `sigma` (built once per thread and width).
-fn smooth(field: &[f32], sigma: f32) -> Vec<f32> {
-    thread_local! {
-        static BLUR: RefCell<(f32, Vec<f32>)> = const { RefCell::new((f32::NAN, Vec::new())) };
-    }
-    BLUR.with(|blur| {
-        let mut blur = blur.borrow_mut();
-        if blur.0 != sigma {
-            *blur = (sigma, blur_matrix(sigma));
-        }
-        let rows = product(&blur.1, field); // G F: each column blurred
-        product(&rows, &blur.1) // (G F) G: then each row (G is symmetric)
-    })
-}
-
-/// The product of two 28x28 row-major matrices, vectorised along the rows of
-/// the result (compiled for AVX-512 and AVX2 too, chosen at run time). Rows
-/// as fixed-size arrays let the compiler keep a row of the result in
-/// registers while it adds up; each sum runs in the order of the textbook
-/// loop's, so the result is the same to the bit.
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512dq+avx512vl", "x86_64+avx2+fma",))]
-fn product(a: &[f32], b: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0f32; IMAGE_PIXELS];
-    let (a, _) = a.as_chunks::<IMAGE_SIDE>();
-    let (b, _) = b.as_chunks::<IMAGE_SIDE>();
-    let (rows, _) = out.as_chunks_mut::<IMAGE_SIDE>();
-    for (out_row, a_row) in rows.iter_mut().zip(a) {
-        let mut sum = [0.0f32; IMAGE_SIDE];
-        for (&weight, b_row) in a_row.iter().zip(b) {
-            for (s, &v) in sum.iter_mut().zip(b_row) {
-                *s += weight * v;
-            }
-        }
-        *out_row = sum;
-    }
-    out
-}
-
 /// Where each output pixel reads the input: an affine map about the frame's
 /// centre, plus an elastic displacement if drawn.
 #[derive(Clone, Debug, PartialEq)]
@@ -319,15 +223,20 @@ fn sample(warp: &Warp, padded: &[f32; PADDED * PADDED], out: &mut [f32]) {
         // (Adding the zero field of an affine warp changes no value.)
         let x = (a * u + b * v + CENTRE + dx[p] + BORDER as f32).clamp(0.0, limit);
         let y = (c * u + d * v + CENTRE + dy[p] + BORDER as f32).clamp(0.0, limit);
-        // Both are at least 0, where truncation is the floor.
-        let (x0, y0) = (x as u32, y as u32);
-        fx[p] = x - x0 as f32;
-        fy[p] = y - y0 as f32;
-        at[p] = y0 * PADDED as u32 + x0;
+        let (x0, y0) = (x.floor(), y.floor());
+        fx[p] = x - x0;
+        fy[p] = y - y0;
+        // The index `y0 * 32 + x0` (at most 990) as an integer without a
+        // float-to-integer conversion (which compiles to scalar code): added
+        // to 2^23, an integer's bits are 2^23's plus itself.
+        at[p] = (y0 * PADDED as f32 + x0 + TWO_23)
+            .to_bits()
+            .wrapping_sub(TWO_23.to_bits());
     }
     for (p, out) in out.iter_mut().enumerate() {
-        // At most 30 * 32 + 30 already (the clamp); `min` tells the compiler
-        // so, and the four reads need no bounds checks.
+        // At most 30 * 32 + 30 already (the clamp; a NaN, which no valid
+        // draw makes, would land anywhere); `min` keeps it so, and the four
+        // reads need no bounds checks.
         let at = (at[p] as usize).min(PADDED * PADDED - PADDED - 2);
         let (fx, fy) = (fx[p], fy[p]);
         let top = padded[at] * (1.0 - fx) + padded[at + 1] * fx;
@@ -335,6 +244,9 @@ fn sample(warp: &Warp, padded: &[f32; PADDED * PADDED], out: &mut [f32]) {
         *out = top * (1.0 - fy) + bottom * fy;
     }
 }
+
+/// 2^23: from here on every `f32` is an integer.
+const TWO_23: f32 = 8_388_608.0;
 
 fn multiply(m: [f32; 4], n: [f32; 4]) -> [f32; 4] {
     [
@@ -478,27 +390,6 @@ pub(crate) mod tests {
                 );
             }
         }
-    }
-
-    /// The blur's product is the textbook triple loop to the bit (the same
-    /// sums in the same order), on a blur matrix with zeros in it.
-    #[test]
-    fn the_product_is_the_textbook_one_to_the_bit() {
-        let a = blur_matrix(2.0);
-        let b: Vec<f32> = (0..IMAGE_PIXELS)
-            .map(|p| signed_unit((p as u32).wrapping_mul(2_654_435_761)))
-            .collect();
-        let mut expected = vec![0.0f32; IMAGE_PIXELS];
-        for i in 0..IMAGE_SIDE {
-            for j in 0..IMAGE_SIDE {
-                for k in 0..IMAGE_SIDE {
-                    expected[i * IMAGE_SIDE + j] += a[i * IMAGE_SIDE + k] * b[k * IMAGE_SIDE + j];
-                }
-            }
-        }
-        assert!(a.contains(&0.0));
-        let bits = |m: &[f32]| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&product(&a, &b)), bits(&expected));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! The host draws what is per image and costs nothing: [`Distortion::draw_keyed`]
 //! gives the same affine map as the CPU's [`Distortion::draw`] for the same
 //! `(seed, epoch, image index)`, and a 64-bit key for the elastic field
-//! (1,568 random numbers and two 28x28 blurs on the CPU). A batch uploads
+//! (drawn on the CPU from a few random numbers and a low-rank factor of the
+//! blur, [`crate::elastic`]). A batch uploads
 //! these, `B x 8` numbers, beside its item indices; the device does the rest
 //! as a few tensor programs (Burn's fusion compiles the element-wise chains
 //! into CubeCL kernels on wgpu):
@@ -15,11 +16,11 @@
 //!   `(o + p s) mod 2^20` for `p` in 0..1568, where the offset `o` and the
 //!   odd stride `s` come from the image's key. An odd stride visits 1,568
 //!   distinct entries, and two images share an entry only by chance, so the
-//!   noise is uniform and independent between pixels and images as the
-//!   CPU's is, though not the same numbers (the issue's "the same
-//!   distribution", checked in the tests below).
-//! - **Smoothing.** `alpha * G F G` with the CPU's blur matrix `G`: two
-//!   batched matrix products.
+//!   noise is uniform and independent between pixels and images, though
+//!   not the CPU's numbers (the issue's "the same distribution", checked in
+//!   the tests below).
+//! - **Smoothing.** `alpha * G F G` with the CPU's blur matrix `G`, as
+//!   Simard wrote it: two batched matrix products, cheap on a GPU.
 //! - **Sampling.** The CPU's affine map plus the field gives each output
 //!   pixel's source point, read by bilinear interpolation from the image in a
 //!   border of paper, as [`crate::augment::Warp::apply`] does: four gathers.
@@ -36,9 +37,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::augment::{
-    BORDER, CENTRE, Distortion, KeyedWarp, PADDED, blur_matrix, mix, signed_unit,
-};
+use crate::augment::{BORDER, CENTRE, Distortion, KeyedWarp, PADDED, mix};
+use crate::elastic::{blur_matrix, signed_unit};
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Bits of a position in the noise table.

@@ -19,6 +19,7 @@ pub mod dataset;
 mod device_augment;
 #[cfg(feature = "burn")]
 pub mod distorted;
+mod elastic;
 pub mod error;
 pub mod fetch;
 pub mod holdout;

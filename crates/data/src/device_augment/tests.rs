@@ -7,6 +7,7 @@
 
 use super::*;
 use crate::augment::tests::ring;
+use crate::elastic::tests::assert_same_field_statistics;
 
 /// `count` copies of `image` as a `[count, 784]` batch of values in [0, 255].
 fn batch(image: &[u8], count: usize, device: &Device) -> Tensor<2> {
@@ -113,69 +114,13 @@ fn cpu_fields(count: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Root mean square of the fields over images, per pixel and axis (`[1568]`).
-fn rms(fields: &[Vec<f32>]) -> Vec<f32> {
-    (0..2 * IMAGE_PIXELS)
-        .map(|p| {
-            let sum: f32 = fields.iter().map(|field| field[p] * field[p]).sum();
-            (sum / fields.len() as f32).sqrt()
-        })
-        .collect()
-}
-
-/// The elastic fields have the CPU's statistics: mean 0, and the same root
-/// mean square at every place of the frame (it falls towards the edges,
-/// where the blur's constant mode adds paper). With 2,000 images, and about
-/// (28 / 2 sigma)^2 = 12 independent patches of noise per image and axis,
-/// each region's mean square is estimated from ~6,000 independent values
-/// per pixel band, a relative error of about sqrt(2 / 6000) = 1.8%, so the
-/// root mean square's is about 0.9%: 6% is over six of those for either
-/// side; the mean's tolerance, 5% of the RMS, is over six standard errors
-/// likewise.
+/// The elastic fields have the CPU's statistics (mean 0, the root mean
+/// square at every place of the frame, neighbours' correlation), within the
+/// tolerances `assert_same_field_statistics` justifies.
 #[test]
 fn elastic_fields_have_the_cpus_statistics() {
     let count = 2000;
-    let (gpu, cpu) = (device_fields(count), cpu_fields(count));
-    let (gpu_rms, cpu_rms) = (rms(&gpu), rms(&cpu));
-    let overall = cpu_rms.iter().sum::<f32>() / cpu_rms.len() as f32;
-    assert!((1.0..10.0).contains(&overall), "CPU field RMS {overall}");
-    // Bands of 4 rows, each axis: the edge bands against the centre's too.
-    for axis in 0..2 {
-        for band in 0..IMAGE_SIDE / 4 {
-            let mean = |values: &[f32]| -> f32 {
-                let start = axis * IMAGE_PIXELS + band * 4 * IMAGE_SIDE;
-                values[start..start + 4 * IMAGE_SIDE].iter().sum::<f32>() / (4 * IMAGE_SIDE) as f32
-            };
-            let (g, c) = (mean(&gpu_rms), mean(&cpu_rms));
-            assert!(
-                (g / c - 1.0).abs() < 0.06,
-                "axis {axis} rows {}..{}: RMS {g} on the device, {c} on the CPU",
-                band * 4,
-                band * 4 + 4
-            );
-        }
-    }
-    let mean = gpu.iter().flatten().sum::<f32>() / (count * 2 * IMAGE_PIXELS) as f32;
-    assert!(mean.abs() < 0.05 * overall, "mean displacement {mean}");
-    // Neighbouring pixels move together as much as on the CPU (the blur's
-    // width): the correlation of dx between horizontal neighbours.
-    let neighbour = |fields: &[Vec<f32>]| -> f32 {
-        let (mut product, mut square) = (0.0f32, 0.0f32);
-        for field in fields {
-            for p in 0..IMAGE_PIXELS - 1 {
-                if p % IMAGE_SIDE != IMAGE_SIDE - 1 {
-                    product += field[p] * field[p + 1];
-                    square += field[p] * field[p];
-                }
-            }
-        }
-        product / square
-    };
-    let (g, c) = (neighbour(&gpu), neighbour(&cpu));
-    assert!(
-        (g - c).abs() < 0.01,
-        "neighbour correlation {g} against {c}"
-    );
+    assert_same_field_statistics(&device_fields(count), &cpu_fields(count));
 }
 
 /// Distorted digits keep their ink in the frame, and the ink ratio over
