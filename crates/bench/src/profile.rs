@@ -78,7 +78,7 @@ pub struct Split {
     /// Kernel launches in each phase over the epoch (none on flex and ndarray).
     pub launches: Launches,
     /// The matrix products of the forward and backward phases (flex's fused
-    /// network only: `None` elsewhere).
+    /// network, in the last epoch profiled: `None` elsewhere).
     pub products: Option<Products>,
 }
 
@@ -214,14 +214,16 @@ pub fn profile_epochs(
     let _observing = LaunchObservation::new(counter.clone());
 
     let mut splits = Vec::with_capacity(epochs);
-    for _ in 0..epochs {
+    for epoch in 1..=epochs {
+        // The products are logged, and timed alone, in the last epoch only.
+        let last = epoch == epochs;
         let mut split = Split::default();
         let mut outputs = Vec::new();
         let launches = &mut split.launches;
         let mut clock = Instant::now();
         counter.lap();
         let steps = settings.max_steps.unwrap_or(usize::MAX);
-        fused::products::record(true);
+        fused::products::record(last);
         for batch in loader.iter().take(steps) {
             let batch = batch.context("the training loader failed")?;
             sync()?;
