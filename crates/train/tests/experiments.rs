@@ -361,6 +361,19 @@ fn a_sweep_of_two_configs_tabulates_both() {
         (plot::SWEEP_CHART_WIDTH, plot::SWEEP_CHART_HEIGHT)
     );
 
+    // `--jobs 2` trains both at once: each run started (its config written)
+    // before the other ended (its test figures written).
+    let modified = |run: &str, file: &str| {
+        let path = sweep_dir.join(run).join(file);
+        std::fs::metadata(&path).unwrap().modified().unwrap()
+    };
+    for (run, other) in [("small", "wide"), ("wide", "small")] {
+        assert!(
+            modified(run, "config.toml") < modified(other, "test.json"),
+            "{run} started after {other} ended: the jobs ran one at a time"
+        );
+    }
+
     // Without recorded gradient norms, no gradient chart.
     assert!(!sweep_dir.join("grad_norms-small.png").exists());
 

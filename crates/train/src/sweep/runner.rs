@@ -242,7 +242,12 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.min(total as u32) {
             scope.spawn(|| {
-                while let Some((index, job)) = queue.lock().expect("queue lock").pop_front() {
+                loop {
+                    // Taken in a statement of its own: a guard in the
+                    // `while let` head would hold the queue for the whole
+                    // run and train the jobs one at a time.
+                    let next = queue.lock().expect("queue lock").pop_front();
+                    let Some((index, job)) = next else { break };
                     let outcome = train(job, &dir, options)
                         .and_then(|trained| match trained {
                             Err(why) => Ok(Err(why)),
