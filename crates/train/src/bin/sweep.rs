@@ -43,7 +43,9 @@ struct Cli {
     /// KEY=VALUE set in every run (e.g. epochs=5).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Runs trained at the same time (with --slurm: array tasks running at once).
+    /// Runs trained at the same time, each with its share of the cores as
+    /// threads unless RAYON_NUM_THREADS is set (with --slurm: array tasks
+    /// running at once).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     jobs: u32,
     /// The sweep's directory name under --artifacts (numbered if taken).

@@ -24,7 +24,8 @@ pub struct SweepOptions {
     pub grid: Vec<String>,
     /// `KEY=VALUE` set in every run.
     pub set: Vec<String>,
-    /// Runs trained at the same time (at least 1).
+    /// Runs trained at the same time (at least 1), each with its share of
+    /// the cores as threads unless `RAYON_NUM_THREADS` is set.
     pub jobs: u32,
     /// The sweep's directory name under `artifacts` (numbered if taken).
     pub name: String,
@@ -92,12 +93,18 @@ pub(super) fn failure(status: std::process::ExitStatus, log: &str) -> String {
 /// into, as it said in its log (normally `<dir>/<name>`, but `<name>-2` if
 /// another process took that name meanwhile: the sweep reads back its own
 /// run, never the other's), or why it failed.
-fn train(job: &Job, dir: &Path, options: &SweepOptions) -> anyhow::Result<Result<PathBuf, String>> {
+/// With `threads`, the run's thread pool is that wide.
+fn train(
+    job: &Job,
+    dir: &Path,
+    options: &SweepOptions,
+    threads: Option<usize>,
+) -> anyhow::Result<Result<PathBuf, String>> {
     let train = train_binary()?;
     let log_path = dir.join(format!("{}.log", job.name));
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
-    let status = train_command(
+    let mut command = train_command(
         &train,
         job,
         dir,
@@ -105,9 +112,13 @@ fn train(job: &Job, dir: &Path, options: &SweepOptions) -> anyhow::Result<Result
         options.data_dir.as_deref(),
         false,
         log,
-    )?
-    .status()
-    .with_context(|| format!("cannot start {}", train.display()))?;
+    )?;
+    if let Some(threads) = threads {
+        command.env("RAYON_NUM_THREADS", threads.to_string());
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {}", train.display()))?;
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
     if status.success() {
         return Ok(trained_into(&text)
@@ -199,6 +210,14 @@ pub(super) fn planned_jobs(options: &SweepOptions) -> anyhow::Result<Vec<Job>> {
     Ok(jobs)
 }
 
+/// The threads of each of `at_once` runs trained together on `cores`: the
+/// cores shared out, at least one each, so that the runs' matrix products
+/// do not wait on threads the machine cannot schedule (2 runs on 2 cores:
+/// one thread each, as a Slurm task with one CPU gets).
+fn threads_per_run(cores: usize, at_once: u32) -> usize {
+    (cores / at_once as usize).max(1)
+}
+
 /// Says on stdout that run number `done` of `total` ended, with its figures
 /// or why it failed (and where its log is).
 pub(super) fn report_outcome(
@@ -235,12 +254,17 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
         options.jobs,
         dir.display()
     );
+    let at_once = options.jobs.min(total as u32).max(1);
+    let threads = (at_once > 1 && std::env::var_os("RAYON_NUM_THREADS").is_none()).then(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        threads_per_run(cores, at_once)
+    });
     let queue = Mutex::new(jobs.iter().enumerate().collect::<VecDeque<_>>());
     // Per job, in the jobs' order: its row, or why it failed.
     let outcomes = Mutex::new(vec![None::<Result<Row, String>>; total]);
     let done = Mutex::new(0usize);
     std::thread::scope(|scope| {
-        for _ in 0..options.jobs.min(total as u32) {
+        for _ in 0..at_once {
             scope.spawn(|| {
                 loop {
                     // Taken in a statement of its own: a guard in the
@@ -248,7 +272,7 @@ pub fn sweep(options: &SweepOptions) -> anyhow::Result<Swept> {
                     // run and train the jobs one at a time.
                     let next = queue.lock().expect("queue lock").pop_front();
                     let Some((index, job)) = next else { break };
-                    let outcome = train(job, &dir, options)
+                    let outcome = train(job, &dir, options, threads)
                         .and_then(|trained| match trained {
                             Err(why) => Ok(Err(why)),
                             Ok(run) => Row::read(&run, &file_name(&run)).map(Ok),
@@ -315,4 +339,17 @@ pub(super) fn summarise(
         runs: total,
         failed: failed.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_per_run;
+
+    #[test]
+    fn runs_at_once_share_the_cores_at_least_one_thread_each() {
+        assert_eq!(threads_per_run(2, 2), 1);
+        assert_eq!(threads_per_run(16, 3), 5);
+        assert_eq!(threads_per_run(16, 1), 16);
+        assert_eq!(threads_per_run(2, 4), 1);
+    }
 }
