@@ -3,7 +3,7 @@
 //! (`POST /api/predict`) back to back; every answer must be a 200 holding 10
 //! probabilities. Reports requests per second and latency percentiles.
 
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use data::{IMAGE_SIDE, MnistSplit};
@@ -57,10 +57,12 @@ pub fn run_load(settings: &LoadSettings, test: &MnistSplit) -> LoadReport {
     };
     let url = format!("{}/api/predict", settings.url.trim_end_matches('/'));
     let connections = settings.connections.max(1);
-    let started = Instant::now();
+    // The clock starts once every connection has sent its warm-up requests,
+    // which are not counted.
+    let warm = Arc::new(Barrier::new(connections + 1));
     let workers: Vec<_> = (0..connections)
         .map(|worker| {
-            let (url, bodies) = (url.clone(), bodies.clone());
+            let (url, bodies, warm) = (url.clone(), bodies.clone(), warm.clone());
             let share = settings.requests / connections
                 + usize::from(worker < settings.requests % connections);
             std::thread::spawn(move || {
@@ -77,11 +79,14 @@ pub fn run_load(settings: &LoadSettings, test: &MnistSplit) -> LoadReport {
                     Ok(sent.elapsed())
                 };
                 let warm_up: Vec<_> = (0..10).map(send).collect();
+                warm.wait();
                 let timed: Vec<_> = (10..10 + share).map(send).collect();
                 (warm_up, timed)
             })
         })
         .collect();
+    warm.wait();
+    let started = Instant::now();
     let mut latencies = Vec::with_capacity(settings.requests);
     let mut failures = Vec::new();
     for worker in workers {
