@@ -6,8 +6,10 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
@@ -67,6 +69,15 @@ fn wait_for_epoch(child: &mut Child, run: &Path, epoch: u64) {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// All that `pipe` gives until it closes, read on a thread of its own.
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        pipe.read_to_end(&mut bytes).unwrap();
+        bytes
+    })
 }
 
 /// The result fields of test.json that must match exactly.
@@ -240,10 +251,19 @@ fn ctrl_c_in_the_dashboard_stops_and_restores_the_terminal() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The dashboard redraws ten times a second: read its frames as they come,
+    // or a full pipe would stop `script`, and the run behind it, on a busy
+    // machine.
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (out, err) = (drain(out.unwrap()), drain(err.unwrap()));
     // Two epochs: the dashboard has long been in raw mode with Ctrl-C re-enabled.
     wait_for_epoch(&mut child, &run, 2);
     child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = Output {
+        status: child.wait().unwrap(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
     let screen = stdout(&output);
     assert_stopped_by_sigint(&output, &screen, &run);
     // The dashboard left the alternate screen and showed the cursor again.
