@@ -130,13 +130,21 @@ pub fn save_model(dir: &Path, config: &MlpConfig, model: &Mlp) -> Result<(), Mod
 /// valid, and `model.bpk` the file it records. Reads both files but builds
 /// no network.
 pub fn check_saved(dir: &Path) -> Result<MlpConfig, ModelError> {
-    let (json, record) = read_both(dir)?;
-    let file = parse(&json, dir)?;
-    check_digest(&file, &record, dir)?;
-    Ok(file.config)
+    saved_weights(dir).map(|(config, _)| config)
 }
 
-fn read_both(dir: &Path) -> Result<(Vec<u8>, Vec<u8>), ModelError> {
+/// [`check_saved`], with the size and SHA-256 of the weights (computed, so
+/// also for runs saved before `model.json` recorded them).
+pub fn saved_weights(dir: &Path) -> Result<(MlpConfig, FileDigest), ModelError> {
+    let (json, record) = read_saved(dir)?;
+    let file = parse(&json, dir)?;
+    check_digest(&file, &record, dir)?;
+    Ok((file.config, FileDigest::of(&record)))
+}
+
+/// The contents of `dir`'s `model.json` and `model.bpk`, unchecked (see
+/// [`model_from_bytes`]).
+pub fn read_saved(dir: &Path) -> Result<(Vec<u8>, Vec<u8>), ModelError> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|error| ModelError::Read { path, error })
@@ -187,7 +195,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 /// Reads the model saved in `dir` onto `device`: the architecture from `model.json`,
 /// then the weights from `model.bpk`, which must match it tensor for tensor.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(Mlp, MlpConfig), ModelError> {
-    let (json, record) = read_both(dir)?;
+    let (json, record) = read_saved(dir)?;
     model_from_bytes(&json, record, dir, device)
 }
 

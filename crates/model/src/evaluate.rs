@@ -8,7 +8,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, TensorReadError};
 
-use crate::mlp::Mlp;
+use crate::classifier::Classifier;
 use data::{MnistBatcher, MnistDataset, MnistSplit};
 
 /// Batch size of passes that only read the model (evaluation, prediction): big
@@ -48,10 +48,11 @@ impl Evaluation {
     }
 }
 
-/// Runs `model` over every image of `split` in batches of `batch_size` on `device`.
-/// Reads back one loss and the predictions per batch.
+/// Runs `model` (a network or a committee) over every image of `split` in
+/// batches of `batch_size` on `device`. Reads back one loss and the
+/// predictions per batch.
 pub fn evaluate(
-    model: &Mlp,
+    model: &impl Classifier,
     split: Arc<MnistSplit>,
     classes: usize,
     batch_size: usize,
@@ -73,7 +74,7 @@ pub fn evaluate(
     // Items are cheap handles into the split, so fetching one cannot fail.
     for batch in loader.iter().flatten() {
         let size = batch.targets.dims()[0];
-        let logits = model.forward(batch.images); // [B, classes]
+        let logits = model.logits(batch.images); // [B, classes]
         let loss = loss_fn.forward(logits.clone(), batch.targets.clone()); // [1], batch mean
         loss_sum += loss.try_into_scalar::<f64>()? * size as f64;
         let (top, predictions) = softmax(logits, 1).max_dim_with_indices(1); // [B, 1] each
@@ -106,7 +107,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MlpConfig;
+    use crate::{Classifier, MlpConfig};
     use data::IMAGE_PIXELS;
 
     #[test]
@@ -141,5 +142,60 @@ mod tests {
         assert!((by_7.loss - by_25.loss).abs() < 1e-5);
         // An untrained 10-class network is near chance: loss near ln(10) = 2.30.
         assert!((by_7.loss - 10f64.ln()).abs() < 0.5, "{}", by_7.loss);
+    }
+
+    /// 25 images of pixels `(i * 7 + p) % 256`, labels `i % 10`.
+    fn split() -> Arc<MnistSplit> {
+        let labels: Vec<u8> = (0..25).map(|i| (i % 10) as u8).collect();
+        let images = (0..25u32)
+            .flat_map(|i| (0..IMAGE_PIXELS as u32).map(move |p| ((i * 7 + p) % 256) as u8))
+            .collect();
+        Arc::new(MnistSplit::new(images, labels).unwrap())
+    }
+
+    /// A committee of copies of one network reads as that network; one of
+    /// two networks scores the mean of -ln of its combined probability of
+    /// each label, and its mistakes carry the combined probability.
+    #[test]
+    fn a_committee_is_evaluated_on_its_combined_probabilities() {
+        use crate::{Combine, Committee};
+        let device = Device::flex();
+        let a = MlpConfig::new().init(&device);
+        let b = MlpConfig::new().with_hidden(vec![32]).init(&device);
+        let alone = evaluate(&a, split(), 10, 10, &device).unwrap();
+        for combine in [Combine::Mean, Combine::Geometric] {
+            let copies = Committee {
+                members: vec![a.clone(), a.clone()],
+                combine,
+            };
+            let together = evaluate(&copies, split(), 10, 10, &device).unwrap();
+            assert_eq!(together.confusion, alone.confusion, "{combine}");
+            assert!((together.loss - alone.loss).abs() < 1e-5, "{combine}");
+
+            let pair = Committee {
+                members: vec![a.clone(), b.clone()],
+                combine,
+            };
+            let evaluation = evaluate(&pair, split(), 10, 10, &device).unwrap();
+            let images = data::images_tensor(split().images(), &device);
+            let p = pair
+                .class_probabilities(images)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let loss = (0..25)
+                .map(|i| -f64::from(p[i * 10 + i % 10]).ln())
+                .sum::<f64>()
+                / 25.0;
+            assert!(
+                (evaluation.loss - loss).abs() < 1e-5,
+                "{combine}: {} vs {loss}",
+                evaluation.loss
+            );
+            for mistake in &evaluation.mistakes {
+                let row = &p[mistake.index * 10..][..10];
+                assert!((row[mistake.prediction] - mistake.probability).abs() < 1e-6);
+            }
+        }
     }
 }

@@ -4,6 +4,9 @@
 
 pub mod artifact;
 pub mod backend;
+pub mod classifier;
+pub mod committee;
+pub mod committee_file;
 pub mod denormals;
 pub mod dropout;
 pub mod evaluate;
@@ -18,6 +21,9 @@ pub mod step;
 
 pub use artifact::{ModelError, load_mnist_model, load_model, save_model};
 pub use backend::{Backend, BackendDevice, BackendError};
+pub use classifier::Classifier;
+pub use committee::{Combine, Committee};
+pub use committee_file::{CommitteeError, CommitteeFile, load_committee};
 pub use denormals::flush_denormals_to_zero;
 pub use dropout::DropoutStream;
 pub use evaluate::{EVAL_BATCH_SIZE, Evaluation, Mistake, evaluate};
