@@ -14,7 +14,7 @@ use model::{EVAL_BATCH_SIZE, Evaluation};
 use serde::Serialize;
 
 use crate::images;
-use crate::loaded::{LoadedModel, ModelOptions};
+use crate::loaded::{LoadedModel, ModelOptions, Reader};
 use crate::predict::predict_test_digits;
 
 /// Which digits to read, and how to print the answers.
@@ -48,13 +48,12 @@ pub fn read_digits(options: &DigitsOptions) -> anyhow::Result<()> {
     let LoadedModel {
         run_dir,
         model,
-        config,
         device,
     } = options.model.load()?;
     let mut out = data::console::stdout();
     if !options.image.is_empty() {
         if !options.json {
-            writeln!(out, "run {}: {}", run_dir.display(), config.describe())?;
+            writeln!(out, "run {}: {}", run_dir.display(), model.describe())?;
         }
         return images::answer_files(
             &model,
@@ -84,7 +83,7 @@ pub fn read_digits(options: &DigitsOptions) -> anyhow::Result<()> {
     };
 
     if !options.json {
-        writeln!(out, "run {}: {}", run_dir.display(), config.describe())?;
+        writeln!(out, "run {}: {}", run_dir.display(), model.describe())?;
     }
     // With --all in text mode only the summary is printed: 10,000 lines would bury it.
     if options.json || !options.all {
@@ -127,7 +126,13 @@ pub fn draw_plots(options: &ModelOptions) -> anyhow::Result<()> {
         &loaded.device,
     )
     .context("cannot read the test results back from the device")?;
-    for path in run::plots::write_run_plots(&loaded.run_dir, &evaluation, &test)? {
+    let written = match &loaded.model {
+        Reader::Network { .. } => run::plots::write_run_plots(&loaded.run_dir, &evaluation, &test)?,
+        Reader::Committee { .. } => {
+            run::plots::write_evaluation_plots(&loaded.run_dir, &evaluation, &test)?
+        }
+    };
+    for path in written {
         outln!("wrote {}", path.display());
     }
     Ok(())

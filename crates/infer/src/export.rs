@@ -18,7 +18,7 @@ use clap::Args;
 use data::{MnistSplit, outln};
 use model::{Mlp, MlpConfig, OnnxError};
 
-use crate::loaded::RunChoice;
+use crate::loaded::{Reader, RunChoice};
 use crate::ort_web::{self, OrtWeb};
 use crate::page::{ASSETS, MODEL_FILE, ModelDescription, ORT_DIR, PageConfig, Sample};
 
@@ -58,14 +58,15 @@ pub enum ExportFormat {
 /// Writes the run's model to `options.out`; says what it wrote.
 pub fn export(options: &ExportOptions) -> anyhow::Result<()> {
     let run_dir = options.run.dir()?;
-    let (model, config) = model::load_mnist_model(&run_dir, &Device::flex())?;
+    let reader = Reader::load(&run_dir, &Device::flex())?;
+    let (model, config) = reader.network(&run_dir, "export")?;
     let (out, overwrite) = (&options.out, options.overwrite);
     refuse_to_replace(out, overwrite)?;
     let mut what = format!("{}, {} parameters", config.describe(), config.num_params());
     match options.format {
-        ExportFormat::Safetensors => model::export_safetensors(&model, &config, out)?,
+        ExportFormat::Safetensors => model::export_safetensors(model, config, out)?,
         ExportFormat::Onnx => {
-            let bytes = onnx_bytes(&model, &config, &run_dir)?;
+            let bytes = onnx_bytes(model, config, &run_dir)?;
             let written = if overwrite {
                 data::write_atomic(out, &bytes)
             } else {
@@ -75,8 +76,8 @@ pub fn export(options: &ExportOptions) -> anyhow::Result<()> {
         }
         ExportFormat::Web => {
             let site = web_site(
-                &model,
-                &config,
+                model,
+                config,
                 &run_dir,
                 options.data_dir.as_deref(),
                 out,

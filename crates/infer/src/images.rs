@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use data::errln;
-use model::Mlp;
+use model::Classifier;
 
 use serde::Serialize;
 
@@ -56,7 +56,7 @@ impl ImageAnswer {
 /// `json`) and one `error: ...` line to stderr for each file that fails. With
 /// `save_dir`, writes the 28x28 each file became there as `<name>.png`.
 pub fn answer_files(
-    model: &Mlp,
+    model: &impl Classifier,
     files: &[PathBuf],
     save_dir: Option<&Path>,
     json: bool,
@@ -89,7 +89,7 @@ pub fn answer_files(
 }
 
 fn answer_file(
-    model: &Mlp,
+    model: &impl Classifier,
     file: &Path,
     save_dir: Option<&Path>,
     device: &Device,

@@ -6,8 +6,9 @@
 //! request     parsing predict requests (JSON pixels, image bodies, multipart); no Burn
 //! prediction  the network's answer for one image, shared by every output; no Burn
 //! open_files  the limit on open files that bounds the server's connections; no Burn
-//! loaded      which run to read, and its model loaded onto a device
+//! loaded      which run (or committee) to read, and its model loaded onto a device
 //! predict     answers for test digits and for raw 28x28 images
+//! committee   `infer committee`: several runs read together, evaluated and kept
 //! digits      `infer`: test digits, the whole test set, or image files; `infer plot`
 //! images      `infer --image`: image files of handwritten digits
 //! export      `infer export`: SafeTensors, ONNX or a static site for other tools
@@ -23,6 +24,8 @@ pub mod open_files;
 pub mod prediction;
 pub mod request;
 
+#[cfg(feature = "model")]
+pub mod committee;
 #[cfg(feature = "model")]
 pub mod digits;
 #[cfg(feature = "model")]

@@ -1,11 +1,14 @@
-//! Which trained run to read and the model loaded from it: what every
-//! command but `export` starts from.
+//! Which trained run (or committee of runs) to read and the model loaded
+//! from it: what every command but `export` starts from.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use clap::Args;
-use model::{Backend, BackendDevice, Mlp, MlpConfig};
+use model::committee_file::is_committee;
+use model::{
+    Backend, BackendDevice, Classifier, Combine, Committee, CommitteeFile, Mlp, MlpConfig,
+};
 
 /// Which trained run to read.
 #[derive(Args, Clone, Debug)]
@@ -41,24 +44,121 @@ pub struct ModelOptions {
     pub data_dir: Option<PathBuf>,
 }
 
-/// A run's model, loaded onto its device.
+/// What reads the digits: a run's network, or a committee's networks.
+pub enum Reader {
+    Network {
+        model: Mlp,
+        config: MlpConfig,
+    },
+    Committee {
+        committee: Committee,
+        file: CommitteeFile,
+    },
+}
+
+impl Reader {
+    /// The network or committee `dir` holds, loaded onto `device`: a
+    /// committee when it holds `committee.json`, else a run's model (which
+    /// must read MNIST).
+    pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Self> {
+        if is_committee(dir) {
+            let (committee, file) = model::load_committee(dir, device)?;
+            let config = &file.members[0].architecture;
+            if config.inputs != data::IMAGE_PIXELS || config.classes != data::NUM_CLASSES {
+                anyhow::bail!(
+                    "{} is a committee of {} networks; MNIST needs {} inputs and {} classes",
+                    dir.display(),
+                    config.describe(),
+                    data::IMAGE_PIXELS,
+                    data::NUM_CLASSES
+                );
+            }
+            return Ok(Self::Committee { committee, file });
+        }
+        let (model, config) = model::load_mnist_model(dir, device)?;
+        Ok(Self::Network { model, config })
+    }
+
+    /// For messages: `784-64-64-10 relu`, or `a committee of 3 (mean of
+    /// probabilities): 784-800-800-10 relu x3` (or `geometric mean of`).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Network { config, .. } => config.describe(),
+            Self::Committee { file, .. } => {
+                let mut networks: Vec<(String, usize)> = Vec::new();
+                for member in &file.members {
+                    let network = member.architecture.describe();
+                    match networks.iter_mut().find(|(seen, _)| *seen == network) {
+                        Some((_, count)) => *count += 1,
+                        None => networks.push((network, 1)),
+                    }
+                }
+                let networks: Vec<String> = networks
+                    .into_iter()
+                    .map(|(network, count)| match count {
+                        1 => network,
+                        _ => format!("{network} x{count}"),
+                    })
+                    .collect();
+                let combine = match file.combine {
+                    Combine::Mean => "mean",
+                    Combine::Geometric => "geometric mean",
+                };
+                format!(
+                    "a committee of {} ({combine} of probabilities): {}",
+                    file.members.len(),
+                    networks.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The single network, for what reads only one yet (`serve`,
+    /// `export`); a committee is refused in one line naming `command`.
+    pub fn network(&self, dir: &Path, command: &str) -> anyhow::Result<(&Mlp, &MlpConfig)> {
+        match self {
+            Self::Network { model, config } => Ok((model, config)),
+            Self::Committee { .. } => anyhow::bail!(
+                "{} is a committee: `infer {command}` reads single runs only so far; name one \
+                 of its member runs",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl Classifier for Reader {
+    fn logits(&self, images: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Network { model, .. } => model.logits(images),
+            Self::Committee { committee, .. } => committee.logits(images),
+        }
+    }
+
+    fn class_probabilities(&self, images: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Network { model, .. } => model.class_probabilities(images),
+            Self::Committee { committee, .. } => committee.class_probabilities(images),
+        }
+    }
+}
+
+/// A run's model (or a committee's), loaded onto its device.
 pub struct LoadedModel {
     pub run_dir: PathBuf,
-    pub model: Mlp,
-    pub config: MlpConfig,
+    pub model: Reader,
     pub device: Device,
 }
 
 impl ModelOptions {
-    /// Loads the chosen run's model onto the backend's device.
+    /// Loads the chosen run's model (or committee) onto the backend's device.
     pub fn load(&self) -> anyhow::Result<LoadedModel> {
         let run_dir = self.run.dir()?;
         let device = self.backend.device()?;
-        let (model, config) = model::load_mnist_model(&run_dir, &device)?;
+        let model = Reader::load(&run_dir, &device)?;
         Ok(LoadedModel {
             run_dir,
             model,
-            config,
             device,
         })
     }

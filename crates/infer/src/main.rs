@@ -11,12 +11,14 @@
 //! cargo run --release -p infer -- export --format onnx --out model.onnx [--overwrite]
 //! cargo run --release -p infer -- export --format web --out site/ [--overwrite]
 //! cargo run --release -p infer -- plot [--run artifacts/tutorial]
+//! cargo run --release -p infer -- committee --runs RUN... --out DIR [--combine mean|geometric]
 //! ```
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use data::errln;
+use infer::committee::CommitteeOptions;
 use infer::digits::DigitsOptions;
 use infer::export::ExportOptions;
 use infer::loaded::ModelOptions;
@@ -43,6 +45,10 @@ enum Command {
     /// Draw a run's pictures again into <run>/plots/: training curves, the
     /// test set's confusion matrix and misclassified digits, gradient norms.
     Plot(ModelOptions),
+    /// Build a committee of trained runs: a directory whose model averages
+    /// theirs, read by `infer --run` like a run; prints each member's test
+    /// accuracy beside the committee's.
+    Committee(CommitteeOptions),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(options)) => infer::serve::serve(options),
         Some(Command::Export(options)) => infer::export::export(options),
         Some(Command::Plot(options)) => infer::digits::draw_plots(options),
+        Some(Command::Committee(options)) => infer::committee::build_committee(options),
         None => infer::digits::read_digits(&cli.digits),
     };
     match result {

@@ -8,7 +8,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor, TensorReadError};
 use data::{MnistBatcher, MnistDataset, MnistSplit};
-use model::Mlp;
+use model::Classifier;
 use serde::Serialize;
 
 use crate::prediction::Prediction;
@@ -54,7 +54,7 @@ impl TestDigit {
 /// Answers the images at `indices` of `split`, `batch_size` at a time.
 /// `indices` must lie inside the split.
 pub fn predict_test_digits(
-    model: &Mlp,
+    model: &impl Classifier,
     split: Arc<MnistSplit>,
     indices: Range<usize>,
     batch_size: usize,
@@ -85,7 +85,7 @@ pub fn predict_test_digits(
 /// The answers for `images` (`u8` pixels, 784 per image, as
 /// [`data::read_digit`] gives them), one per image.
 pub fn predict_images(
-    model: &Mlp,
+    model: &impl Classifier,
     images: &[u8],
     device: &Device,
 ) -> Result<Vec<Prediction>, TensorReadError> {
@@ -94,9 +94,12 @@ pub fn predict_images(
 
 /// Runs `images` (`[B, 784]`, normalised) through `model` and reads the `[B,
 /// classes]` probabilities back: one answer per image.
-fn answer_batch(model: &Mlp, images: Tensor<2>) -> Result<Vec<Prediction>, TensorReadError> {
+fn answer_batch(
+    model: &impl Classifier,
+    images: Tensor<2>,
+) -> Result<Vec<Prediction>, TensorReadError> {
     let count = images.dims()[0];
-    let probabilities = model.probabilities(images).try_into_data()?;
+    let probabilities = model.class_probabilities(images).try_into_data()?;
     let probabilities = probabilities
         .try_to_vec::<f32>()
         .expect("float probabilities");

