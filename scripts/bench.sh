@@ -4,7 +4,7 @@
 # section is its output).
 #
 #   bash scripts/bench.sh [--seeds 3] [--epochs 5] [--backends flex,ndarray] [--peers keras,torch,numpy,sklearn] [--out FILE]
-#   bash scripts/bench.sh speedrun [--presets configs/best.toml,configs/distorted.toml] [--seeds 2]
+#   bash scripts/bench.sh speedrun [--presets configs/best.toml,configs/speedrun.toml,configs/distorted.toml] [--seeds 2]
 #       [--targets 0.98,0.99,0.995] [--budget-minutes M] [--peers torch] [--peer-epochs 3] [--out FILE]
 #
 # The second form is the speed-run table (scripts/bench/speedrun.py): wall time

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import run
 
-DEFAULT_PRESETS = "configs/best.toml,configs/distorted.toml"
+DEFAULT_PRESETS = "configs/best.toml,configs/speedrun.toml,configs/distorted.toml"
 
 
 def time_to(epochs, target):
