@@ -30,6 +30,7 @@ use tract_onnx::pb::{
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
+use crate::committee::Combine;
 use crate::mlp::{Activation, LEAKY_RELU_SLOPE, Mlp, MlpConfig};
 
 /// The ONNX operator set the graph is written against: 13 has every
@@ -126,55 +127,56 @@ pub fn model_proto(
     metadata: &[(String, String)],
 ) -> ModelProto {
     let mut graph = Graph::default();
-    let mut x = INPUT.to_string();
-    for (index, layer) in layers.iter().enumerate() {
-        let name = format!("layers.{index}");
-        let weight = graph.initializer(
-            &format!("{name}.weight"),
-            &[layer.inputs, layer.outputs],
-            &layer.weight,
-        );
-        let bias = graph.initializer(&format!("{name}.bias"), &[layer.outputs], &layer.bias);
-        let product = graph.node("MatMul", &format!("{name}.matmul"), &[&x, &weight], vec![]);
-        x = graph.node("Add", &format!("{name}.linear"), &[&product, &bias], vec![]);
-        if index + 1 < layers.len() {
-            x = graph.activation(activation, &name, &x);
-        }
-    }
-    let axis = int_attribute("axis", 1);
-    graph.node("Softmax", OUTPUT, &[&x], vec![axis]);
+    let logits = graph.network("", layers, activation);
+    graph.node(
+        "Softmax",
+        OUTPUT,
+        &[&logits],
+        vec![int_attribute("axis", 1)],
+    );
+    graph.into_model(layers, metadata)
+}
 
-    let inputs = layers.first().map_or(0, |layer| layer.inputs);
-    let classes = layers.last().map_or(0, |layer| layer.outputs);
-    let graph = GraphProto {
-        name: "simple-nn mlp".into(),
-        node: graph.nodes,
-        initializer: graph.initializers,
-        input: vec![float_matrix(INPUT, inputs)],
-        output: vec![float_matrix(OUTPUT, classes)],
-        ..GraphProto::default()
+/// The ONNX model of a committee (`crate::committee`): each member's layers
+/// and activation under `members.<i>.`, combined into [`OUTPUT`] as
+/// `combine` says (the mean of the members' softmax, or the softmax of
+/// their mean logits). Every member has the same inputs and classes.
+pub fn committee_proto(
+    members: &[(Vec<Dense>, Activation)],
+    combine: Combine,
+    metadata: &[(String, String)],
+) -> ModelProto {
+    let mut graph = Graph::default();
+    let axis = || vec![int_attribute("axis", 1)];
+    let outputs: Vec<String> = members
+        .iter()
+        .enumerate()
+        .map(|(index, (layers, activation))| {
+            let prefix = format!("members.{index}.");
+            let logits = graph.network(&prefix, layers, *activation);
+            match combine {
+                Combine::Mean => graph.node(
+                    "Softmax",
+                    &format!("{prefix}probabilities"),
+                    &[&logits],
+                    axis(),
+                ),
+                Combine::Geometric => logits,
+            }
+        })
+        .collect();
+    let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    match combine {
+        Combine::Mean => graph.node("Mean", OUTPUT, &outputs, vec![]),
+        Combine::Geometric => {
+            let mean = graph.node("Mean", "mean_logits", &outputs, vec![]);
+            graph.node("Softmax", OUTPUT, &[&mean], axis())
+        }
     };
-    ModelProto {
-        ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
-        producer_name: "simple-nn".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: format!(
-            "MNIST digit classifier: {INPUT} = pixel / 255 - 0.5 [N, {inputs}] -> {OUTPUT} [N, {classes}]"
-        ),
-        graph: Some(graph),
-        metadata_props: metadata
-            .iter()
-            .map(|(key, value)| StringStringEntryProto {
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect(),
-        ..ModelProto::default()
-    }
+    let first = members
+        .first()
+        .map_or(&[][..], |(layers, _)| layers.as_slice());
+    graph.into_model(first, metadata)
 }
 
 /// The nodes and constants of a graph being built.
@@ -185,6 +187,64 @@ struct Graph {
 }
 
 impl Graph {
+    /// The layers of one network reading [`INPUT`], their constants and
+    /// nodes named `<prefix>layers.<i>...`; returns the name of its logits.
+    fn network(&mut self, prefix: &str, layers: &[Dense], activation: Activation) -> String {
+        let mut x = INPUT.to_string();
+        for (index, layer) in layers.iter().enumerate() {
+            let name = format!("{prefix}layers.{index}");
+            let weight = self.initializer(
+                &format!("{name}.weight"),
+                &[layer.inputs, layer.outputs],
+                &layer.weight,
+            );
+            let bias = self.initializer(&format!("{name}.bias"), &[layer.outputs], &layer.bias);
+            let product = self.node("MatMul", &format!("{name}.matmul"), &[&x, &weight], vec![]);
+            x = self.node("Add", &format!("{name}.linear"), &[&product, &bias], vec![]);
+            if index + 1 < layers.len() {
+                x = self.activation(activation, &name, &x);
+            }
+        }
+        x
+    }
+
+    /// The model of this graph, once its [`OUTPUT`] is written: inputs and
+    /// classes as `layers` (one network's) has them, `metadata` as its
+    /// `metadata_props`.
+    fn into_model(self, layers: &[Dense], metadata: &[(String, String)]) -> ModelProto {
+        let inputs = layers.first().map_or(0, |layer| layer.inputs);
+        let classes = layers.last().map_or(0, |layer| layer.outputs);
+        let graph = GraphProto {
+            name: "simple-nn mlp".into(),
+            node: self.nodes,
+            initializer: self.initializers,
+            input: vec![float_matrix(INPUT, inputs)],
+            output: vec![float_matrix(OUTPUT, classes)],
+            ..GraphProto::default()
+        };
+        ModelProto {
+            ir_version: IR_VERSION,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
+            producer_name: "simple-nn".into(),
+            producer_version: env!("CARGO_PKG_VERSION").into(),
+            doc_string: format!(
+                "MNIST digit classifier: {INPUT} = pixel / 255 - 0.5 [N, {inputs}] -> {OUTPUT} [N, {classes}]"
+            ),
+            graph: Some(graph),
+            metadata_props: metadata
+                .iter()
+                .map(|(key, value)| StringStringEntryProto {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            ..ModelProto::default()
+        }
+    }
+
     /// Adds a float constant (`values`, row-major in `shape`); returns its name.
     fn initializer(&mut self, name: &str, shape: &[usize], values: &[f32]) -> String {
         debug_assert_eq!(shape.iter().product::<usize>(), values.len());
@@ -413,6 +473,73 @@ mod tests {
                         .fold(0.0, f32::max);
                     assert!(worst <= 1e-5, "{}: {worst}", config.describe());
                 }
+            }
+        }
+    }
+
+    /// A committee of members of different depths and activations, both
+    /// combinations, batches of 1 and 5: tract's probabilities equal Burn's
+    /// `Committee` within 1e-5, and the graph's output is one `Mean` (mean)
+    /// or one `Softmax` of a `Mean` (geometric).
+    #[test]
+    fn tract_reproduces_a_committee_for_both_combinations() {
+        let device = Device::flex();
+        let members: Vec<(MlpConfig, Mlp)> = [
+            (vec![16], Activation::Relu),
+            (vec![12, 8], Activation::Tanh),
+            (vec![], Activation::Gelu),
+        ]
+        .into_iter()
+        .map(|(hidden, activation)| {
+            let config = MlpConfig::new()
+                .with_hidden(hidden)
+                .with_activation(activation);
+            let model = config.init(&device);
+            (config, model)
+        })
+        .collect();
+        let layers: Vec<(Vec<Dense>, Activation)> = members
+            .iter()
+            .map(|(config, model)| (dense_layers(model).unwrap(), config.activation))
+            .collect();
+        for combine in [Combine::Mean, Combine::Geometric] {
+            let committee = crate::Committee {
+                members: members.iter().map(|(_, model)| model.clone()).collect(),
+                combine,
+            };
+            let proto = committee_proto(&layers, combine, &[]);
+            let ops: Vec<&str> = proto
+                .graph
+                .as_ref()
+                .unwrap()
+                .node
+                .iter()
+                .map(|n| n.op_type.as_str())
+                .collect();
+            let tail = match combine {
+                Combine::Mean => &["Mean"][..],
+                Combine::Geometric => &["Mean", "Softmax"][..],
+            };
+            assert!(ops.ends_with(tail), "{combine}: {ops:?}");
+            let bytes = proto.encode_to_vec();
+            for batch in [1, 5] {
+                let x: Vec<f32> = (0..batch * 784)
+                    .map(|i| ((i * 53 % 256) as f32) / 255.0 - 0.5)
+                    .collect();
+                let input = TensorData::new(x.clone(), [batch, 784]);
+                let burn: Vec<f32> = committee
+                    .probabilities(Tensor::<2>::from_data(input, &device))
+                    .into_data()
+                    .try_into_vec()
+                    .unwrap();
+                let tract = run_in_tract(&bytes, &x, 784).concat();
+                assert_eq!(tract.len(), batch * 10);
+                let worst = burn
+                    .iter()
+                    .zip(&tract)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst <= 1e-5, "{combine}: {worst}");
             }
         }
     }
