@@ -2,8 +2,8 @@
 probabilities on MNIST-shaped test images with the ones `infer --json` printed
 for the same images:
 
-- MODEL.safetensors: the network rebuilt in NumPy from the file alone
-  (weights and metadata);
+- MODEL.safetensors: the network (or a committee's networks and their
+  combination) rebuilt in NumPy from the file alone (weights and metadata);
 - MODEL.onnx: the ONNX model run by onnxruntime (CPU), fed
   x = pixel / 255 - 0.5 as float32 [N, 784].
 
@@ -47,25 +47,46 @@ ACTIVATIONS = {
 }
 
 
+def numpy_logits(tensors, prefix, architecture, x):
+    """One network's logits [n, classes] for x [n, 784] (float64), its layers
+    `<prefix>layers.<i>.weight|bias` in PyTorch's layout."""
+    activation = ACTIVATIONS[architecture["activation"]]
+    count = len(architecture["hidden"]) + 1
+    for index in range(count):
+        weight = tensors[f"{prefix}layers.{index}.weight"].astype(np.float64)  # [out, in]
+        bias = tensors[f"{prefix}layers.{index}.bias"].astype(np.float64)
+        x = x @ weight.T + bias
+        if index < count - 1:
+            x = activation(x)
+    return x
+
+
+def softmax(x):
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def numpy_probabilities(model_path, images):
     """Softmax output of the exported network for uint8 images [n, 784], and
-    its architecture, in NumPy from a SafeTensors file."""
+    its architecture, in NumPy from a SafeTensors file. A committee's file
+    (architecture {"combine", "members"}) holds member i under `members.<i>.`:
+    the mean of their softmax, or the softmax of their mean logits."""
     with safe_open(model_path, framework="numpy") as handle:
         metadata = handle.metadata()
         architecture = json.loads(metadata["architecture"])
         tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    activation = ACTIVATIONS[architecture["activation"]]
     x = images.astype(np.float64) / 255.0 - 0.5
-    count = len(architecture["hidden"]) + 1
-    for index in range(count):
-        weight = tensors[f"layers.{index}.weight"].astype(np.float64)  # [out, in]
-        bias = tensors[f"layers.{index}.bias"].astype(np.float64)
-        x = x @ weight.T + bias
-        if index < count - 1:
-            x = activation(x)
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=1, keepdims=True), architecture, f"numpy {np.__version__}"
+    runtime = f"numpy {np.__version__}"
+    if "members" not in architecture:
+        return softmax(numpy_logits(tensors, "", architecture, x)), architecture, runtime
+    logits = [
+        numpy_logits(tensors, f"members.{index}.", member, x)
+        for index, member in enumerate(architecture["members"])
+    ]
+    if architecture["combine"] == "geometric":
+        return softmax(np.mean(logits, axis=0)), architecture, runtime
+    return np.mean([softmax(z) for z in logits], axis=0), architecture, runtime
 
 
 def onnxruntime_probabilities(model_path, images):

@@ -1,5 +1,6 @@
-//! How fast a trained network answers: the whole test set in one batch, and a
-//! single image, each from `u8` pixels in memory to probabilities on the host.
+//! How fast a trained network (or a committee) answers: the whole test set
+//! in one batch, and a single image, each from `u8` pixels in memory to
+//! probabilities on the host.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
 use data::{MnistBatcher, MnistDataset, MnistItem, MnistSplit};
-use model::Mlp;
+use model::Classifier;
 use serde::Serialize;
 
 use crate::timing::median_seconds;
@@ -27,7 +28,7 @@ pub struct InferenceTimes {
 /// Times `model` on every image of `split` (`reps` runs) and on one image
 /// (`reps * 100` runs).
 pub fn time_inference(
-    model: &Mlp,
+    model: &impl Classifier,
     split: Arc<MnistSplit>,
     reps: usize,
     device: &Device,
@@ -39,7 +40,7 @@ pub fn time_inference(
     let answer = |items: &[MnistItem]| {
         let batch = batcher.batch(items.to_vec(), device);
         model
-            .probabilities(batch.images)
+            .class_probabilities(batch.images)
             .try_into_data()
             .map(drop)
             .context("cannot read the probabilities back from the device")

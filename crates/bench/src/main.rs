@@ -72,11 +72,13 @@ enum Command {
         #[arg(long, value_name = "CONFIG")]
         augment: Option<PathBuf>,
     },
-    /// Time a trained run's model on the whole test set and on a single image.
+    /// Time a trained run's model (or a committee's) on the whole test set
+    /// and on a single image.
     Infer {
         #[command(flatten)]
         common: Common,
-        /// The run directory written by `train`.
+        /// The run directory written by `train`, or a committee's (`infer
+        /// committee`).
         #[arg(long)]
         run: PathBuf,
         /// Timed runs of the whole test set (a single image gets 100 times as many).
@@ -208,13 +210,31 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
         }
         Command::Infer { common, run, reps } => {
             let device = common.backend.device()?;
-            let (model, config) = model::load_mnist_model(&run, &device)?;
             let (mnist, _) = data::load_mnist(common.data_dir.as_deref())?;
-            let times =
-                inference::time_inference(&model, Arc::new(mnist.test), reps as usize, &device)?;
+            let (test, reps) = (Arc::new(mnist.test), reps as usize);
+            let (network, times) = if model::committee_file::is_committee(&run) {
+                let (committee, file) = model::load_committee(&run, &device)?;
+                let networks: Vec<String> = file
+                    .members
+                    .iter()
+                    .map(|member| member.architecture.describe())
+                    .collect();
+                let network = format!(
+                    "a committee of {} ({}): {}",
+                    networks.len(),
+                    file.combine,
+                    networks.join(", ")
+                );
+                let times = inference::time_inference(&committee, test, reps, &device)?;
+                (network, times)
+            } else {
+                let (model, config) = model::load_mnist_model(&run, &device)?;
+                let times = inference::time_inference(&model, test, reps, &device)?;
+                (config.describe(), times)
+            };
             Ok(json!({
                 "backend": common.backend.to_string(),
-                "network": config.describe(),
+                "network": network,
                 "images": times.images,
                 "all_seconds": times.all_seconds,
                 "single_seconds": times.single_seconds,

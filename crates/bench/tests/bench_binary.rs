@@ -118,6 +118,31 @@ fn infer_times_the_whole_test_split_and_one_image() {
     let all = json["all_seconds"].as_f64().unwrap();
     let single = json["single_seconds"].as_f64().unwrap();
     assert!(all > 0.0 && single > 0.0);
+
+    // A committee of that run and another is timed as one model.
+    let other = tempfile::tempdir().unwrap();
+    let config = model::MlpConfig::new().with_hidden(vec![4]);
+    model::save_model(other.path(), &config, &config.init(&Device::flex())).unwrap();
+    let committee = run.path().join("committee");
+    let runs = [run.path().to_path_buf(), other.path().to_path_buf()];
+    std::fs::create_dir(&committee).unwrap();
+    model::CommitteeFile::of_runs(&runs, model::Combine::Mean, &committee)
+        .unwrap()
+        .write(&committee)
+        .unwrap();
+    let args = [
+        "infer",
+        "--run",
+        path(&committee),
+        "--data-dir",
+        path(data.path()),
+    ];
+    let json = report(&bench(&[&args[..], &["--reps", "2"]].concat()));
+    assert_eq!(
+        json["network"],
+        "a committee of 2 (mean): 784-8-8-10 relu, 784-4-10 relu"
+    );
+    assert!(json["all_seconds"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

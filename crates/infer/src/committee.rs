@@ -112,11 +112,7 @@ pub fn build_committee(options: &CommitteeOptions) -> anyhow::Result<()> {
         best_valid_accuracy: None,
         correct: evaluation.correct,
         epochs_completed: 0,
-        parameters: file
-            .members
-            .iter()
-            .map(|member| member.architecture.num_params())
-            .sum(),
+        parameters: reader.num_params(),
         seconds_per_epoch: Vec::new(),
         stopped_early: None,
         test_accuracy: evaluation.accuracy(),

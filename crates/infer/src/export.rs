@@ -1,11 +1,13 @@
-//! `infer export`: a run's model in forms other programs use. Each is written
-//! whole or not at all (a temporary file or directory beside the target,
-//! then renamed), and never over an existing file or directory without
-//! `--overwrite`.
+//! `infer export`: a run's model (or a committee's) in forms other programs
+//! use. Each is written whole or not at all (a temporary file or directory
+//! beside the target, then renamed), and never over an existing file or
+//! directory without `--overwrite`.
 //!
-//! - safetensors: the weights ([`model::export_safetensors`]).
-//! - onnx: the whole network ([`model::onnx`]), with the run's architecture
-//!   and test figures in the model's metadata.
+//! - safetensors: the weights ([`model::export_safetensors`]; a committee's
+//!   members under `members.<i>.`).
+//! - onnx: the whole network ([`model::onnx`]; a committee's members and
+//!   their combination in one graph), with the run's architecture and test
+//!   figures in the model's metadata.
 //! - web: a static site, the drawing page of `infer serve` running that ONNX
 //!   model in onnxruntime-web, with test digits to try, for any static file
 //!   server.
@@ -16,11 +18,12 @@ use anyhow::{Context, bail};
 use burn::tensor::Device;
 use clap::Args;
 use data::{MnistSplit, outln};
-use model::{Mlp, MlpConfig, OnnxError};
+use model::OnnxError;
 
 use crate::loaded::{Reader, RunChoice};
 use crate::ort_web::{self, OrtWeb};
 use crate::page::{ASSETS, MODEL_FILE, ModelDescription, ORT_DIR, PageConfig, Sample};
+use crate::staging::Staging;
 
 /// Test digits a static site carries for its samples (the first ones of the
 /// test set): about 150 KB of the page.
@@ -59,14 +62,13 @@ pub enum ExportFormat {
 pub fn export(options: &ExportOptions) -> anyhow::Result<()> {
     let run_dir = options.run.dir()?;
     let reader = Reader::load(&run_dir, &Device::flex())?;
-    let (model, config) = reader.network(&run_dir, "export")?;
     let (out, overwrite) = (&options.out, options.overwrite);
     refuse_to_replace(out, overwrite)?;
-    let mut what = format!("{}, {} parameters", config.describe(), config.num_params());
+    let mut what = format!("{}, {} parameters", reader.describe(), reader.num_params());
     match options.format {
-        ExportFormat::Safetensors => model::export_safetensors(model, config, out)?,
+        ExportFormat::Safetensors => reader.export_safetensors(out)?,
         ExportFormat::Onnx => {
-            let bytes = onnx_bytes(model, config, &run_dir)?;
+            let bytes = onnx_bytes(&reader, &run_dir)?;
             let written = if overwrite {
                 data::write_atomic(out, &bytes)
             } else {
@@ -76,8 +78,7 @@ pub fn export(options: &ExportOptions) -> anyhow::Result<()> {
         }
         ExportFormat::Web => {
             let site = web_site(
-                model,
-                config,
+                &reader,
                 &run_dir,
                 options.data_dir.as_deref(),
                 out,
@@ -112,10 +113,11 @@ fn refuse_to_replace(path: &Path, overwrite: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ONNX file of the run in `run_dir` (see [`model::onnx`]): its metadata
-/// holds the architecture, the input and output, and, when the run has a
-/// `test.json`, its test accuracy and loss.
-pub fn onnx_bytes(model: &Mlp, config: &MlpConfig, run_dir: &Path) -> Result<Vec<u8>, OnnxError> {
+/// The ONNX file of the run (or committee) in `run_dir`, read as `reader`
+/// (see [`model::onnx`]): its metadata holds the architecture, the input
+/// and output, and, when the run has a `test.json`, its test accuracy and
+/// loss.
+pub fn onnx_bytes(reader: &Reader, run_dir: &Path) -> Result<Vec<u8>, OnnxError> {
     let mut metadata = vec![
         ("run".to_string(), run_dir.display().to_string()),
         (
@@ -123,7 +125,7 @@ pub fn onnx_bytes(model: &Mlp, config: &MlpConfig, run_dir: &Path) -> Result<Vec
             format!(
                 "{} [N, {}] float32: pixel / 255 - 0.5, pixels row-major",
                 model::onnx::INPUT,
-                config.inputs
+                data::IMAGE_PIXELS
             ),
         ),
         (
@@ -131,7 +133,7 @@ pub fn onnx_bytes(model: &Mlp, config: &MlpConfig, run_dir: &Path) -> Result<Vec
             format!(
                 "{} [N, {}] float32: softmax, one row per image",
                 model::onnx::OUTPUT,
-                config.classes
+                data::NUM_CLASSES
             ),
         ),
     ];
@@ -139,7 +141,7 @@ pub fn onnx_bytes(model: &Mlp, config: &MlpConfig, run_dir: &Path) -> Result<Vec
         metadata.push(("test_accuracy".into(), summary.test_accuracy.to_string()));
         metadata.push(("test_loss".into(), summary.test_loss.to_string()));
     }
-    model::onnx_bytes(model, config, &metadata)
+    reader.onnx_bytes(&metadata)
 }
 
 /// What [`web_site`] wrote.
@@ -153,8 +155,7 @@ pub struct Site {
 /// test set `data_dir` or the usual places hold), `model.onnx`, and
 /// onnxruntime-web's files in `ort/`.
 fn web_site(
-    model: &Mlp,
-    config: &MlpConfig,
+    reader: &Reader,
     run_dir: &Path,
     data_dir: Option<&Path>,
     out: &Path,
@@ -163,10 +164,10 @@ fn web_site(
     // Everything that can fail for want of something comes before the first write.
     let test = data::load_mnist(data_dir)?.0.test;
     let ort = OrtWeb::default().locate()?;
-    let onnx = onnx_bytes(model, config, run_dir)?;
+    let onnx = onnx_bytes(reader, run_dir)?;
     let description = ModelDescription::new(
         run_dir,
-        config,
+        reader,
         &format!("{} (WebAssembly)", ort_web::PACKAGE),
     );
     let page_json = serde_json::to_vec(&PageConfig {
@@ -177,24 +178,11 @@ fn web_site(
     })
     .expect("numbers and strings serialise");
 
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
     let cannot =
         |error: &dyn std::fmt::Display| anyhow::anyhow!("cannot write {}: {error}", out.display());
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
-    let prefix = format!(".{}.", name.as_deref().unwrap_or("site"));
-    remove_abandoned(parent, &prefix).map_err(|e| cannot(&e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(&prefix)
-        .tempdir_in(parent)
-        .map_err(|e| cannot(&e))?;
-    // Locked while this export lives, so that another export into the same
-    // place knows it is not abandoned.
-    let _lock = lock_dir(staging.path())
-        .map_err(|e| cannot(&e))?
-        .expect("a directory just made is nobody else's");
+    // Exports before the swap was atomic moved old sites aside into
+    // `.replaced.XXXXXX`: removed like abandoned staging directories.
+    let staging = Staging::beside(out, "site", &[".replaced."]).map_err(|e| cannot(&e))?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = ASSETS
         .iter()
         .map(|asset| (PathBuf::from(asset.name), asset.text.as_bytes().to_vec()))
@@ -238,41 +226,11 @@ fn samples(test: &MnistSplit) -> Vec<Sample> {
         .collect()
 }
 
-/// What a killed export leaves beside `out`: its staging directories
-/// (`.<name>.XXXXXX`) and, from before exports swapped in one step, the
-/// directories old sites were moved aside into (`.replaced.XXXXXX`). Each is
-/// removed unless a live export holds its lock.
-fn remove_abandoned(parent: &Path, prefix: &str) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(parent)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = name.starts_with(prefix) || name.starts_with(".replaced.");
-        if !ours || !entry.file_type()?.is_dir() {
-            continue;
-        }
-        if let Some(_lock) = lock_dir(&entry.path())? {
-            std::fs::remove_dir_all(entry.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// An exclusive lock on the directory `dir` (released when the file is
-/// dropped, or by the system when the process dies); `None` if another
-/// process holds it.
-fn lock_dir(dir: &Path) -> std::io::Result<Option<std::fs::File>> {
-    let file = std::fs::File::open(dir)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(error)) => Err(error),
-    }
-}
-
 /// Puts the finished `staging` directory in place as `out`. An existing
 /// `out` is only replaced with `overwrite`: the two are swapped
 /// ([`data::atomic::exchange`], in one step on Linux, so there is no moment
 /// without a site) and the old one, now at the staging path, is removed.
-fn replace_with(staging: tempfile::TempDir, out: &Path, overwrite: bool) -> std::io::Result<()> {
+fn replace_with(staging: Staging, out: &Path, overwrite: bool) -> std::io::Result<()> {
     let exists = out.symlink_metadata().is_ok();
     if exists && !overwrite {
         return Err(std::io::Error::new(
@@ -295,31 +253,4 @@ fn replace_with(staging: tempfile::TempDir, out: &Path, overwrite: bool) -> std:
         let _ = staging.keep();
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn abandoned_staging_is_removed_and_a_live_one_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in [
-            ".site.dead01",
-            ".replaced.dead02",
-            ".site.live03",
-            ".other.keep04",
-        ] {
-            std::fs::create_dir(dir.path().join(name)).unwrap();
-        }
-        let live = lock_dir(&dir.path().join(".site.live03")).unwrap().unwrap();
-        remove_abandoned(dir.path(), ".site.").unwrap();
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(left, [".other.keep04", ".site.live03"]);
-        drop(live);
-    }
 }

@@ -15,6 +15,7 @@
 //! page        the drawing page's files and page.json, shared by serve and export
 //! ort_web     onnxruntime-web's files, from its npm package, cached
 //! serve/      `infer serve`: the HTTP server, its routes and its connection limits
+//! staging     a directory written under a scratch name and renamed into place
 //! ```
 //!
 //! Everything that loads a model is behind the `model` feature (on by
@@ -42,3 +43,5 @@ pub mod page;
 pub mod predict;
 #[cfg(feature = "model")]
 pub mod serve;
+#[cfg(feature = "model")]
+pub mod staging;

@@ -7,7 +7,8 @@ use burn::tensor::{Device, Tensor};
 use clap::Args;
 use model::committee_file::is_committee;
 use model::{
-    Backend, BackendDevice, Classifier, Combine, Committee, CommitteeFile, Mlp, MlpConfig,
+    Backend, BackendDevice, Classifier, Combine, Committee, CommitteeFile, ExportError, Mlp,
+    MlpConfig, OnnxError,
 };
 
 /// Which trained run to read.
@@ -113,16 +114,38 @@ impl Reader {
         }
     }
 
-    /// The single network, for what reads only one yet (`serve`,
-    /// `export`); a committee is refused in one line naming `command`.
-    pub fn network(&self, dir: &Path, command: &str) -> anyhow::Result<(&Mlp, &MlpConfig)> {
+    /// How many weights and biases it holds (a committee's members' summed).
+    pub fn num_params(&self) -> usize {
         match self {
-            Self::Network { model, config } => Ok((model, config)),
-            Self::Committee { .. } => anyhow::bail!(
-                "{} is a committee: `infer {command}` reads single runs only so far; name one \
-                 of its member runs",
-                dir.display()
-            ),
+            Self::Network { config, .. } => config.num_params(),
+            Self::Committee { file, .. } => file
+                .members
+                .iter()
+                .map(|member| member.architecture.num_params())
+                .sum(),
+        }
+    }
+
+    /// The encoded ONNX model (see [`model::onnx`]): one network, or every
+    /// member and their combination in one graph; `metadata` besides the
+    /// architecture.
+    pub fn onnx_bytes(&self, metadata: &[(String, String)]) -> Result<Vec<u8>, OnnxError> {
+        match self {
+            Self::Network { model, config } => model::onnx_bytes(model, config, metadata),
+            Self::Committee { committee, file } => {
+                model::committee_onnx_bytes(committee, &file.architectures(), metadata)
+            }
+        }
+    }
+
+    /// Writes the weights to `path` as SafeTensors (see [`model::export`]):
+    /// a committee's members under `members.<i>.`.
+    pub fn export_safetensors(&self, path: &Path) -> Result<(), ExportError> {
+        match self {
+            Self::Network { model, config } => model::export_safetensors(model, config, path),
+            Self::Committee { committee, file } => {
+                model::export_committee_safetensors(committee, &file.architectures(), path)
+            }
         }
     }
 }

@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
-use model::MlpConfig;
 use serde::Serialize;
+
+use crate::loaded::Reader;
 
 /// One file of the page.
 pub struct Asset {
@@ -92,14 +93,14 @@ pub struct ModelDescription {
 }
 
 impl ModelDescription {
-    /// The run in `run_dir`, whose network is `config`, running on `backend`;
-    /// the test figures from its `test.json` when it has one.
-    pub fn new(run_dir: &Path, config: &MlpConfig, backend: &str) -> Self {
+    /// The run (or committee) in `run_dir`, read as `reader`, running on
+    /// `backend`; the test figures from its `test.json` when it has one.
+    pub fn new(run_dir: &Path, reader: &Reader, backend: &str) -> Self {
         let summary = run::TestSummary::read(run_dir).ok();
         Self {
             run: run_dir.display().to_string(),
-            architecture: config.describe(),
-            parameters: config.num_params(),
+            architecture: reader.describe(),
+            parameters: reader.num_params(),
             backend: backend.to_string(),
             test_accuracy: summary.as_ref().map(|s| s.test_accuracy),
             test_loss: summary.as_ref().map(|s| s.test_loss),

@@ -60,7 +60,7 @@ fn drawing_a_digit_in_headless_chromium_shows_an_answer() {
     let on_server = probabilities(&answer["probabilities"]);
     let in_browser = probabilities(&answer["browser_probabilities"]);
     assert_close(&on_server, &in_browser, 1e-4);
-    assert_close(&on_server, &image_probabilities(&run, &drawing), 1e-4);
+    assert_close(&on_server, &image_probabilities(&run.dir(), &drawing), 1e-4);
     let png = image::open(&screenshot).unwrap();
     assert!(
         png.width() >= 600 && png.height() >= 400,

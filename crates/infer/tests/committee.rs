@@ -1,7 +1,8 @@
-//! `infer committee` and committees read by `infer --run`: the committee's
-//! probabilities are its members' combined, its directory appears whole,
-//! and a bad member, a changed member or a command that reads single runs
-//! only is refused in one line.
+//! `infer committee` and committees read by `infer --run`, `export` and
+//! `serve`: the committee's probabilities are its members' combined (in
+//! Burn, and in its ONNX and SafeTensors files read by tract, onnxruntime
+//! and NumPy), its directory appears whole, and a bad or changed member is
+//! refused in one line.
 
 mod common;
 
@@ -233,23 +234,129 @@ fn bad_committees_are_refused_in_one_line_and_nothing_is_written() {
         )),
         "{error}"
     );
+}
 
-    // What reads single runs only says so.
-    let committee = members.path("fresh");
-    save_run(&members.run("b"), vec![8, 8]);
-    assert_success(&members.build(&runs, &committee, &[]));
-    let site = members.path("site");
-    let error = one_line_error(&members.infer(&[
-        "export",
-        "--run",
-        committee.to_str().unwrap(),
-        "--format",
-        "onnx",
-        "--out",
-        site.to_str().unwrap(),
-    ]));
+/// Where `python3 scripts/export/check.py` runs: the export venv's Python,
+/// or `None` (skipped, but not under CI=true) without it.
+fn venv_python() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    let python = Path::new(&home).join(".cache/simple-nn/export-venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    let message = "no export-venv: run scripts/export/install.sh";
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+    eprintln!("skipped: {message}");
+    None
+}
+
+#[test]
+fn a_committee_exports_and_serves_as_one_model() {
+    let members = Members::new();
+    let test = data::load_dir(&members.path("mnist")).unwrap().test;
+    for combine in ["mean", "geometric"] {
+        let committee = members.path(combine);
+        assert_success(&members.build(&members.runs(), &committee, &["--combine", combine]));
+        let (ours, _) = members.all(&committee);
+        let jsonl = members.path(&format!("{combine}.jsonl"));
+        let lines: Vec<String> = ours
+            .iter()
+            .enumerate()
+            .map(|(index, p)| serde_json::json!({ "index": index, "probabilities": p }).to_string())
+            .collect();
+        std::fs::write(&jsonl, lines.join("\n")).unwrap();
+
+        for (format, name) in [("onnx", "model.onnx"), ("safetensors", "model.safetensors")] {
+            let file = members.path(&format!("{combine}-{name}"));
+            let stdout = assert_success(&members.infer(&[
+                "export",
+                "--format",
+                format,
+                "--run",
+                committee.to_str().unwrap(),
+                "--out",
+                file.to_str().unwrap(),
+            ]));
+            assert!(
+                stdout.starts_with(&format!(
+                    "wrote {} (a committee of 3 ({} of probabilities): ",
+                    file.display(),
+                    if combine == "mean" {
+                        "mean"
+                    } else {
+                        "geometric mean"
+                    }
+                )),
+                "{stdout}"
+            );
+            if format == "onnx" {
+                let theirs = common::tract::probabilities(&file, test.images()).unwrap();
+                assert_eq!(theirs.len(), ours.len());
+                for (a, b) in ours.iter().zip(&theirs) {
+                    common::assert_close(a, b, 1e-5);
+                }
+            }
+            // onnxruntime (the ONNX file) and NumPy (the SafeTensors file).
+            if let Some(python) = venv_python() {
+                let check = Command::new(python)
+                    .arg(
+                        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/check.py"),
+                    )
+                    .arg(&file)
+                    .arg(members.path("mnist/t10k-images-idx3-ubyte"))
+                    .arg(&jsonl)
+                    .output()
+                    .unwrap();
+                let report = assert_success(&check);
+                let report: Value = serde_json::from_str(report.trim()).unwrap();
+                assert_eq!(report["same_prediction"], 30, "{report}");
+                assert_eq!(report["architecture"]["combine"], combine, "{report}");
+                assert_eq!(
+                    report["architecture"]["members"][1]["hidden"],
+                    serde_json::json!([8, 8])
+                );
+            }
+        }
+    }
+
+    // The server answers with the committee and says it is one; its page's
+    // in-browser model is the committee's graph.
+    let committee = members.path("mean");
+    let server = common::Server::start_on(&committee, &members.path("mnist"), &[]);
+    let (status, description) = server.get_json("/api/model");
+    assert_eq!(status, 200);
+    let architecture = description["architecture"].as_str().unwrap();
     assert!(
-        error.contains("is a committee: `infer export` reads single runs only so far"),
-        "{error}"
+        architecture.starts_with("a committee of 3 (mean of probabilities): "),
+        "{description}"
     );
+    let parameters: usize = ["a", "b", "c"]
+        .iter()
+        .map(|name| {
+            model::artifact::check_saved(&members.run(name))
+                .unwrap()
+                .num_params()
+        })
+        .sum();
+    assert_eq!(description["parameters"], parameters);
+    let (ours, _) = members.all(&committee);
+    for index in [0, 7] {
+        let pixels = &test.images()[index * 784..(index + 1) * 784];
+        let body = serde_json::json!({ "pixels": pixels }).to_string();
+        let (status, answer) = server.post("/api/predict", "application/json", body.as_bytes());
+        assert_eq!(status, 200, "{answer}");
+        common::assert_close(&probabilities(&answer["probabilities"]), &ours[index], 1e-6);
+    }
+    // Offered once onnxruntime-web's files are found (npm, or the cache).
+    let page = server.page_with_browser_mode();
+    assert_eq!(
+        page["browser"], true,
+        "onnxruntime-web was not found: {page}"
+    );
+    assert_eq!(page["model"]["architecture"], architecture);
+    let mut response = ureq::get(&server.url("/model.onnx")).call().unwrap();
+    let onnx = members.path("served.onnx");
+    std::fs::write(&onnx, response.body_mut().read_to_vec().unwrap()).unwrap();
+    let theirs = common::tract::probabilities(&onnx, test.images()).unwrap();
+    common::assert_close(&theirs[3], &ours[3], 1e-5);
 }

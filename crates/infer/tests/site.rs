@@ -8,6 +8,8 @@
 //!   absolute difference) of `data::own_image`'s (what `infer --image` saw)
 //!   and the probabilities within 1e-4 of `infer --image`'s.
 //!
+//! - a committee's site answers with the committee (one ONNX graph).
+//!
 //! Needs npm (onnxruntime-web's files), and node, Chromium and playwright-core
 //! (scripts/e2e/install.sh); skipped without the browser tools, except under
 //! CI=true, where it fails.
@@ -37,12 +39,13 @@ fn browser_tools() -> bool {
     }
 }
 
-/// `infer export --format web` of `run` into `<tmp>/site`.
-fn export_site(run: &TestRun, tmp: &Path) -> PathBuf {
+/// `infer export --format web` of the run (or committee) in `run_dir` into
+/// `<tmp>/site`, with `run`'s test digits.
+fn export_site(run: &TestRun, run_dir: &Path, tmp: &Path) -> PathBuf {
     let site = tmp.join("site");
     let output = Command::new(env!("CARGO_BIN_EXE_infer"))
         .args(["export", "--format", "web", "--run"])
-        .arg(run.dir())
+        .arg(run_dir)
         .arg("--data-dir")
         .arg(run.data_dir())
         .arg("--out")
@@ -106,7 +109,7 @@ fn the_static_site_reads_a_drawing_with_no_server_of_ours() {
     }
     let run = TestRun::new();
     let tmp = tempfile::tempdir().unwrap();
-    let site = export_site(&run, tmp.path());
+    let site = export_site(&run, &run.dir(), tmp.path());
     let mut files: Vec<String> = ["", "ort"]
         .iter()
         .flat_map(|dir| std::fs::read_dir(site.join(dir)).unwrap())
@@ -139,14 +142,54 @@ fn the_static_site_reads_a_drawing_with_no_server_of_ours() {
     assert_eq!(page["samples"].as_array().unwrap().len(), 64);
     assert_eq!(page["model"]["test_accuracy"], 0.625);
 
-    let server = StaticServer::start(&site);
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("site-page.png");
-    let drawing = tmp.path().join("drawing.png");
+    let answer = draw_on(&site, "site-page.png", tmp.path());
+    assert_close(
+        &probabilities(&answer["probabilities"]),
+        &image_probabilities(&run.dir(), &tmp.path().join("drawing.png")),
+        1e-4,
+    );
+}
+
+/// A committee's site runs its one ONNX graph in the browser: the page's
+/// answer is `infer --image`'s with the committee.
+#[test]
+fn the_static_site_of_a_committee_answers_with_the_committee() {
+    if !browser_tools() {
+        return;
+    }
+    let run = TestRun::new();
+    let committee = run.committee();
+    let tmp = tempfile::tempdir().unwrap();
+    let site = export_site(&run, &committee, tmp.path());
+    let page: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.join("page.json")).unwrap()).unwrap();
+    let architecture = page["model"]["architecture"].as_str().unwrap();
+    assert!(
+        architecture.starts_with("a committee of 3 (mean of probabilities): "),
+        "{page}"
+    );
+    let answer = draw_on(&site, "site-committee-page.png", tmp.path());
+    let ours = image_probabilities(&committee, &tmp.path().join("drawing.png"));
+    assert_close(&probabilities(&answer["probabilities"]), &ours, 1e-4);
+    let alone = image_probabilities(&run.dir(), &tmp.path().join("drawing.png"));
+    assert!(
+        ours.iter().zip(&alone).any(|(a, b)| (a - b).abs() > 1e-3),
+        "the committee answers as its first member alone: {ours:?}"
+    );
+}
+
+/// `scripts/e2e/page.mjs` on `site` served by Python: draws a digit (saved
+/// as `<tmp>/drawing.png`), checks the page answered in the browser with no
+/// failed request, and returns its answer; the screenshot goes to
+/// `screenshot` in the target's scratch directory.
+fn draw_on(site: &Path, screenshot: &str, tmp: &Path) -> serde_json::Value {
+    let server = StaticServer::start(site);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(screenshot);
     let output = Command::new("node")
         .arg(e2e_script("page.mjs"))
         .arg(&server.url)
         .arg(&screenshot)
-        .env("E2E_DRAWING", &drawing)
+        .env("E2E_DRAWING", tmp.join("drawing.png"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -158,13 +201,9 @@ fn the_static_site_reads_a_drawing_with_no_server_of_ours() {
     let answer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(answer["mode"], "browser", "{answer}");
     assert_eq!(answer["samples"], 8, "{answer}");
-    assert_close(
-        &probabilities(&answer["probabilities"]),
-        &image_probabilities(&run, &drawing),
-        1e-4,
-    );
     let png = image::open(&screenshot).unwrap();
     assert!(png.width() >= 600 && png.height() >= 400);
+    answer
 }
 
 /// Distance from `(x, y)` to the segment `a`-`b`.
@@ -254,7 +293,7 @@ fn the_pages_preprocessing_and_model_match_infer_on_many_drawings() {
     }
     let run = TestRun::new();
     let tmp = tempfile::tempdir().unwrap();
-    let site = export_site(&run, tmp.path());
+    let site = export_site(&run, &run.dir(), tmp.path());
     let dir = tmp.path().join("drawings");
     std::fs::create_dir(&dir).unwrap();
     let drawings = drawings();

@@ -19,7 +19,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
-use crate::Mlp;
+use crate::{Mlp, MlpConfig};
 
 /// How a committee combines its members' probabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,13 @@ pub struct Committee {
 }
 
 impl Committee {
+    /// The committee's networks and combination as exports record them
+    /// (`architecture` in their metadata): `{"combine": "mean", "members":
+    /// [<each member's model.json>...]}`, `configs` in the members' order.
+    pub fn architecture(&self, configs: &[MlpConfig]) -> String {
+        serde_json::json!({ "combine": self.combine, "members": configs }).to_string()
+    }
+
     /// Class probabilities: `[B, inputs]` -> `[B, classes]`, each row sums
     /// to 1, combined as [`Combine`] says.
     pub fn probabilities(&self, images: Tensor<2>) -> Tensor<2> {

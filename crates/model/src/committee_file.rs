@@ -59,6 +59,14 @@ pub fn is_committee(dir: &Path) -> bool {
 }
 
 impl CommitteeFile {
+    /// Each member's network, in order.
+    pub fn architectures(&self) -> Vec<MlpConfig> {
+        self.members
+            .iter()
+            .map(|member| member.architecture.clone())
+            .collect()
+    }
+
     /// The record of a committee of `runs` (trained runs with a saved model)
     /// combined as `combine`, to be written into `committee_dir` (which need
     /// not exist yet): each run checked whole and of the first's inputs and

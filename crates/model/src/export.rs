@@ -20,6 +20,7 @@ use std::path::Path;
 
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 
+use crate::committee::{Combine, Committee};
 use crate::{Mlp, MlpConfig};
 
 /// Metadata keys written besides Burn's own (`format`, `producer`, `version`).
@@ -38,9 +39,56 @@ pub struct ExportError {
 pub fn export_safetensors(model: &Mlp, config: &MlpConfig, path: &Path) -> Result<(), ExportError> {
     let architecture =
         serde_json::to_string(config).expect("a config of numbers and names serialises");
+    let layers = layer_chain("", config.hidden.len() + 1);
+    save(model, architecture, layers, config, path)
+}
+
+/// Writes a committee's weights to `path` as SafeTensors, each member's
+/// under `members.<i>.` (`members.0.layers.0.weight`, ...), with
+/// [`Committee::architecture`] (the members' configs `configs`, in order,
+/// and the combination) as `architecture`.
+pub fn export_committee_safetensors(
+    committee: &Committee,
+    configs: &[MlpConfig],
+    path: &Path,
+) -> Result<(), ExportError> {
+    let chains: Vec<String> = configs
+        .iter()
+        .enumerate()
+        .map(|(index, config)| layer_chain(&format!("members.{index}."), config.hidden.len() + 1))
+        .collect();
+    let layers = match committee.combine {
+        Combine::Mean => format!("mean of ({})", chains.join("; ")),
+        Combine::Geometric => format!(
+            "softmax of the mean logits of ({})",
+            chains.join("; ").replace(" -> softmax", "")
+        ),
+    };
+    let first = configs.first().ok_or_else(|| ExportError {
+        path: path.to_path_buf(),
+        reason: "a committee has no members".into(),
+    })?;
+    save(
+        committee,
+        committee.architecture(configs),
+        layers,
+        first,
+        path,
+    )
+}
+
+/// Writes `module`'s parameters to `path` in PyTorch's layout with the
+/// [`METADATA_KEYS`]; `config` gives the input and output sizes.
+fn save<M: ModuleSnapshot>(
+    module: &M,
+    architecture: String,
+    layers: String,
+    config: &MlpConfig,
+    path: &Path,
+) -> Result<(), ExportError> {
     let values = [
         architecture,
-        layer_chain(config.hidden.len() + 1),
+        layers,
         "torch.nn.Linear: weight [out, in], bias [out], y = x @ weight.T + bias; float32"
             .to_string(),
         format!(
@@ -58,19 +106,18 @@ pub fn export_safetensors(model: &Mlp, config: &MlpConfig, path: &Path) -> Resul
     for (key, value) in METADATA_KEYS.into_iter().zip(values) {
         store = store.metadata(key, value);
     }
-    model.save_into(&mut store).map_err(|error| ExportError {
+    module.save_into(&mut store).map_err(|error| ExportError {
         path: path.to_path_buf(),
         reason: error.to_string(),
     })
 }
 
-/// `layers.0 -> activation -> layers.1 -> ... -> layers.N -> softmax` for
-/// `count` layers.
-fn layer_chain(count: usize) -> String {
-    let names: Vec<String> = (0..count).map(|i| format!("layers.{i}")).collect();
+/// `<prefix>layers.0 -> activation -> ... -> <prefix>layers.N -> softmax`
+/// for `count` layers.
+fn layer_chain(prefix: &str, count: usize) -> String {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}layers.{i}")).collect();
     format!("{} -> softmax", names.join(" -> activation -> "))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +178,60 @@ mod tests {
             }
         }
         assert_eq!(file.tensor("layers.2.bias").unwrap().shape(), [10]);
+    }
+
+    #[test]
+    fn a_committee_holds_each_member_under_its_index() {
+        let device = Device::flex();
+        let configs = [
+            MlpConfig::new().with_hidden(vec![5]),
+            MlpConfig::new().with_hidden(vec![]),
+        ];
+        let committee = Committee {
+            members: configs.iter().map(|config| config.init(&device)).collect(),
+            combine: Combine::Geometric,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("committee.safetensors");
+        export_committee_safetensors(&committee, &configs, &path).unwrap();
+
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let metadata = header.metadata().as_ref().unwrap();
+        let architecture: serde_json::Value =
+            serde_json::from_str(&metadata["architecture"]).unwrap();
+        assert_eq!(architecture["combine"], "geometric");
+        let stored: Vec<MlpConfig> =
+            serde_json::from_value(architecture["members"].clone()).unwrap();
+        assert_eq!(stored, configs);
+        assert_eq!(
+            metadata["layers"],
+            "softmax of the mean logits of (members.0.layers.0 -> activation -> \
+             members.0.layers.1; members.1.layers.0)"
+        );
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = file.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "members.0.layers.0.bias",
+                "members.0.layers.0.weight",
+                "members.0.layers.1.bias",
+                "members.0.layers.1.weight",
+                "members.1.layers.0.bias",
+                "members.1.layers.0.weight"
+            ]
+        );
+        // PyTorch's [out, in], as for a single network.
+        assert_eq!(
+            file.tensor("members.0.layers.0.weight").unwrap().shape(),
+            [5, 784]
+        );
+        assert_eq!(
+            file.tensor("members.1.layers.0.weight").unwrap().shape(),
+            [10, 784]
+        );
     }
 
     #[test]

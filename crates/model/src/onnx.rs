@@ -30,7 +30,7 @@ use tract_onnx::pb::{
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
-use crate::committee::Combine;
+use crate::committee::{Combine, Committee};
 use crate::mlp::{Activation, LEAKY_RELU_SLOPE, Mlp, MlpConfig};
 
 /// The ONNX operator set the graph is written against: 13 has every
@@ -64,15 +64,20 @@ pub struct OnnxError {
     pub reason: String,
 }
 
-/// `model`'s layers read back to the host, input side first.
+/// `model`'s layers read back to the host, input side first; errors name
+/// the layer as `<prefix>layers.<i>`.
 pub fn dense_layers(model: &Mlp) -> Result<Vec<Dense>, OnnxError> {
+    prefixed_dense_layers(model, "")
+}
+
+fn prefixed_dense_layers(model: &Mlp, prefix: &str) -> Result<Vec<Dense>, OnnxError> {
     model
         .layers
         .iter()
         .enumerate()
         .map(|(index, layer)| {
             let failed = |reason: String| OnnxError {
-                layer: format!("layers.{index}"),
+                layer: format!("{prefix}layers.{index}"),
                 reason,
             };
             let [inputs, outputs] = layer.weight.dims();
@@ -117,6 +122,29 @@ pub fn onnx_bytes(
     let mut props = vec![("architecture".to_string(), architecture)];
     props.extend_from_slice(metadata);
     Ok(model_proto(&dense_layers(model)?, config.activation, &props).encode_to_vec())
+}
+
+/// The encoded ONNX file for `committee` (its members' architectures
+/// `configs`, in order), as [`committee_proto`] builds it, with `metadata`
+/// besides `architecture` ([`Committee::architecture`]).
+pub fn committee_onnx_bytes(
+    committee: &Committee,
+    configs: &[MlpConfig],
+    metadata: &[(String, String)],
+) -> Result<Vec<u8>, OnnxError> {
+    let mut props = vec![("architecture".to_string(), committee.architecture(configs))];
+    props.extend_from_slice(metadata);
+    let members = committee
+        .members
+        .iter()
+        .zip(configs)
+        .enumerate()
+        .map(|(index, (member, config))| {
+            let layers = prefixed_dense_layers(member, &format!("members.{index}."))?;
+            Ok((layers, config.activation))
+        })
+        .collect::<Result<Vec<_>, OnnxError>>()?;
+    Ok(committee_proto(&members, committee.combine, &props).encode_to_vec())
 }
 
 /// The ONNX model of `layers` (input side first) with `activation` after
@@ -498,16 +526,22 @@ mod tests {
             (config, model)
         })
         .collect();
-        let layers: Vec<(Vec<Dense>, Activation)> = members
-            .iter()
-            .map(|(config, model)| (dense_layers(model).unwrap(), config.activation))
-            .collect();
+        let configs: Vec<MlpConfig> = members.iter().map(|(config, _)| config.clone()).collect();
         for combine in [Combine::Mean, Combine::Geometric] {
-            let committee = crate::Committee {
+            let committee = Committee {
                 members: members.iter().map(|(_, model)| model.clone()).collect(),
                 combine,
             };
-            let proto = committee_proto(&layers, combine, &[]);
+            let bytes = committee_onnx_bytes(&committee, &configs, &[]).unwrap();
+            let proto = ModelProto::decode(bytes.as_slice()).unwrap();
+            let architecture: serde_json::Value =
+                serde_json::from_str(&proto.metadata_props[0].value).unwrap();
+            assert_eq!(proto.metadata_props[0].key, "architecture");
+            assert_eq!(architecture["combine"], combine.to_string());
+            assert_eq!(
+                architecture["members"][1]["hidden"],
+                serde_json::json!([12, 8])
+            );
             let ops: Vec<&str> = proto
                 .graph
                 .as_ref()
@@ -521,7 +555,6 @@ mod tests {
                 Combine::Geometric => &["Mean", "Softmax"][..],
             };
             assert!(ops.ends_with(tail), "{combine}: {ops:?}");
-            let bytes = proto.encode_to_vec();
             for batch in [1, 5] {
                 let x: Vec<f32> = (0..batch * 784)
                     .map(|i| ((i * 53 % 256) as f32) / 255.0 - 0.5)

@@ -21,14 +21,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use burn::tensor::{Device, TensorReadError};
 use data::MnistSplit;
-use model::{Backend, Mlp};
+use model::Backend;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinError;
 
 use super::MAX_BODY_BYTES;
-use crate::loaded::LoadedModel;
+use crate::loaded::{LoadedModel, Reader};
 use crate::ort_web;
 use crate::page::{ASSETS, MODEL_FILE, ModelDescription, ORT_DIR, PageConfig};
 use crate::predict::predict_images;
@@ -40,7 +40,8 @@ const MAX_SAMPLES: usize = 32;
 
 /// What every request handler shares: the model and, when found, the test set.
 pub struct AppState {
-    model: Mlp,
+    /// A run's network, or a committee's networks.
+    model: Reader,
     device: Device,
     /// `GET /api/model`'s answer, fixed at start.
     description: ModelDescription,
@@ -54,18 +55,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The server of `loaded` (a single run's network: a committee is
-    /// refused in one line).
+    /// The server of `loaded`: a run's network or a committee, on the
+    /// server and (as one ONNX graph) in the browser alike.
     pub fn new(
         loaded: LoadedModel,
         backend: Backend,
         test: Result<Arc<MnistSplit>, String>,
     ) -> anyhow::Result<Self> {
-        let (network, config) = loaded.model.network(&loaded.run_dir, "serve")?;
-        let onnx = crate::export::onnx_bytes(network, config, &loaded.run_dir)?;
+        let onnx = crate::export::onnx_bytes(&loaded.model, &loaded.run_dir)?;
         Ok(Self {
-            description: ModelDescription::new(&loaded.run_dir, config, &backend.to_string()),
-            model: network.clone(),
+            description: ModelDescription::new(
+                &loaded.run_dir,
+                &loaded.model,
+                &backend.to_string(),
+            ),
+            model: loaded.model,
             device: loaded.device,
             test,
             onnx: onnx.into(),

@@ -61,6 +61,32 @@ impl TestRun {
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.root.path().join("mnist")
     }
+
+    /// `<tmp>/committee`: a committee (`infer committee`) of the run and two
+    /// more networks (784-32-10 and 784-16-16-10, saved in `<tmp>/members`).
+    pub fn committee(&self) -> PathBuf {
+        let mut runs = vec![self.dir()];
+        for (name, hidden) in [("a", vec![32]), ("b", vec![16, 16])] {
+            let dir = self.root.path().join("members").join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let config = MlpConfig::new().with_hidden(hidden);
+            model::save_model(&dir, &config, &config.init(&Device::flex())).unwrap();
+            runs.push(dir);
+        }
+        let committee = self.root.path().join("committee");
+        let output = Command::new(env!("CARGO_BIN_EXE_infer"))
+            .arg("committee")
+            .arg("--runs")
+            .args(&runs)
+            .arg("--out")
+            .arg(&committee)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .output()
+            .unwrap();
+        assert_success(&output);
+        committee
+    }
 }
 
 /// `infer serve --port 0` on the run, killed when dropped.
@@ -75,10 +101,15 @@ impl Server {
     /// Starts the server with `extra` arguments (the run's MNIST unless they
     /// name a `--data-dir`) and waits for the line naming its address.
     pub fn start(run: &TestRun, extra: &[&str]) -> Self {
-        let data_dir = run.data_dir();
+        Self::start_on(&run.dir(), &run.data_dir(), extra)
+    }
+
+    /// [`Server::start`] on the run (or committee) in `run_dir`, with
+    /// `data_dir`'s MNIST unless `extra` names a `--data-dir`.
+    pub fn start_on(run_dir: &Path, data_dir: &Path, extra: &[&str]) -> Self {
         let default_data = ["--data-dir", data_dir.to_str().unwrap()];
         let mut child = Command::new(env!("CARGO_BIN_EXE_infer"))
-            .args(["serve", "--port", "0", "--run", run.dir().to_str().unwrap()])
+            .args(["serve", "--port", "0", "--run", run_dir.to_str().unwrap()])
             .args(if extra.contains(&"--data-dir") {
                 &[][..]
             } else {
@@ -287,10 +318,11 @@ pub fn assert_close(a: &[f32], b: &[f32], tolerance: f32) {
     assert!(worst <= tolerance, "{worst} > {tolerance}: {a:?} vs {b:?}");
 }
 
-/// `infer --image png --json`'s probabilities with the run's model.
-pub fn image_probabilities(run: &TestRun, png: &Path) -> Vec<f32> {
+/// `infer --image png --json`'s probabilities with the model (or committee)
+/// in `run_dir`.
+pub fn image_probabilities(run_dir: &Path, png: &Path) -> Vec<f32> {
     let output = Command::new(env!("CARGO_BIN_EXE_infer"))
-        .args(["--run", run.dir().to_str().unwrap(), "--json", "--image"])
+        .args(["--run", run_dir.to_str().unwrap(), "--json", "--image"])
         .arg(png)
         .output()
         .unwrap();
