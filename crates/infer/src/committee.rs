@@ -17,16 +17,22 @@ use data::NUM_CLASSES;
 use model::{
     Backend, BackendDevice, Classifier, Combine, CommitteeFile, EVAL_BATCH_SIZE, Evaluation,
 };
-use run::{RunDir, TestSummary};
+use run::{RunDir, TestSummary, sweep_summary};
 
 use crate::loaded::Reader;
+use crate::staging::Staging;
 
 /// Which runs, combined how, and where the committee goes.
 #[derive(Args, Clone, Debug)]
 pub struct CommitteeOptions {
     /// The member runs (directories holding a trained model).
-    #[arg(long, num_args = 1.., required = true)]
+    #[arg(long, num_args = 1.., required_unless_present = "from", conflicts_with = "from")]
     pub runs: Vec<PathBuf>,
+    /// A finished sweep (e.g. `sweep configs/speedrun.toml --grid
+    /// seed=1,2,3`) whose every run becomes a member; refused when any of
+    /// its runs failed.
+    #[arg(long, value_name = "SWEEP")]
+    pub from: Option<PathBuf>,
     /// The committee's directory (must not exist yet).
     #[arg(long)]
     pub out: PathBuf,
@@ -65,23 +71,20 @@ pub fn build_committee(options: &CommitteeOptions) -> anyhow::Result<()> {
     if out.symlink_metadata().is_ok() {
         bail!("{} already exists; name a new directory", out.display());
     }
-    // Every member checked before anything is written.
-    let file = CommitteeFile::of_runs(&options.runs, options.combine.into(), out)?;
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
+    let runs = match &options.from {
+        Some(sweep) => sweep_runs(sweep)?,
+        None => options.runs.clone(),
     };
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = out.file_name().map_or_else(
-        || "committee".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    // A sibling of `out`: the members' relative paths hold from it too.
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .tempdir_in(&parent)
-        .with_context(|| format!("cannot create a scratch directory in {}", parent.display()))?;
+    // Every member checked before anything is written.
+    let file = CommitteeFile::of_runs(&runs, options.combine.into(), out)?;
+    if let Some(parent) = out.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // A sibling of `out` (the members' relative paths hold from it too);
+    // what a killed `infer committee` left there is removed.
+    let staging = Staging::beside(out, "committee", &[])
+        .with_context(|| format!("cannot create a scratch directory beside {}", out.display()))?;
     file.write(staging.path())?;
 
     let device = options.backend.device()?;
@@ -91,11 +94,7 @@ pub fn build_committee(options: &CommitteeOptions) -> anyhow::Result<()> {
         bail!("{} holds no committee", staging.path().display());
     };
     let mut stdout = data::console::stdout();
-    let members = options
-        .runs
-        .iter()
-        .zip(&committee.members)
-        .zip(&file.members);
+    let members = runs.iter().zip(&committee.members).zip(&file.members);
     for ((run, network), member) in members {
         let evaluation = evaluate(network, &test, &device)?;
         let network = member.architecture.describe();
@@ -129,6 +128,33 @@ pub fn build_committee(options: &CommitteeOptions) -> anyhow::Result<()> {
     let line = result_line("committee", out, &reader.describe(), &evaluation);
     writeln!(stdout, "{line}")?;
     Ok(())
+}
+
+/// The runs of the finished sweep in `sweep`, in its table's order; a sweep
+/// still running, with a failed run or with none is refused in one line.
+fn sweep_runs(sweep: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !sweep.join("summary.csv").is_file() {
+        bail!(
+            "{} is not a finished sweep: it holds no summary.csv (a sweep writes it once \
+             every run has ended)",
+            sweep.display()
+        );
+    }
+    let failed = sweep_summary::read_failed(sweep)?;
+    if !failed.is_empty() {
+        bail!(
+            "sweep {}: {} of its runs failed ({}; see its summary.md); name the runs to \
+             read together with --runs",
+            sweep.display(),
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    let rows = sweep_summary::read_summary(sweep)?;
+    if rows.is_empty() {
+        bail!("sweep {} has no finished runs", sweep.display());
+    }
+    Ok(rows.iter().map(|row| sweep.join(&row.name)).collect())
 }
 
 /// `model` (a member or the committee) on `test`.

@@ -11,7 +11,7 @@
 //! cargo run --release -p infer -- export --format onnx --out model.onnx [--overwrite]
 //! cargo run --release -p infer -- export --format web --out site/ [--overwrite]
 //! cargo run --release -p infer -- plot [--run artifacts/tutorial]
-//! cargo run --release -p infer -- committee --runs RUN... --out DIR [--combine mean|geometric]
+//! cargo run --release -p infer -- committee (--runs RUN... | --from SWEEP) --out DIR [--combine mean|geometric]
 //! ```
 
 use std::process::ExitCode;

@@ -54,9 +54,12 @@ impl Members {
             .unwrap()
     }
 
-    /// `infer committee --runs RUNS --out OUT` with `extra` flags.
+    /// `infer committee [--runs RUNS] --out OUT` with `extra` flags.
     fn build(&self, runs: &[PathBuf], out: &Path, extra: &[&str]) -> Output {
-        let mut args = vec!["committee".to_string(), "--runs".into()];
+        let mut args = vec!["committee".to_string()];
+        if !runs.is_empty() {
+            args.push("--runs".into());
+        }
         args.extend(runs.iter().map(|run| run.display().to_string()));
         args.extend(["--out".into(), out.display().to_string()]);
         args.extend(extra.iter().map(|arg| arg.to_string()));
@@ -234,6 +237,74 @@ fn bad_committees_are_refused_in_one_line_and_nothing_is_written() {
         )),
         "{error}"
     );
+}
+
+#[test]
+fn a_finished_sweep_gives_its_runs_and_a_failed_one_is_refused() {
+    let members = Members::new();
+    let sweep = members.path("runs");
+    let row = |name: &str| run::sweep_summary::Row {
+        name: name.into(),
+        epochs: 1,
+        best_valid_accuracy: 0.5,
+        test_accuracy: 0.5,
+        test_loss: 1.0,
+        seconds_per_epoch: 1.0,
+        parameters: 1,
+    };
+    let out = members.path("from-sweep");
+    let from = ["--from", sweep.to_str().unwrap()];
+
+    // Still running: no summary yet.
+    let error = one_line_error(&members.build(&[], &out, &from));
+    assert_eq!(
+        error,
+        format!(
+            "error: {} is not a finished sweep: it holds no summary.csv (a sweep writes it \
+             once every run has ended)",
+            sweep.display()
+        )
+    );
+
+    // One run failed.
+    let rows = [row("a"), row("c")];
+    run::sweep_summary::write_summary(&sweep, &rows, &[("b".into(), "exit 1".into())]).unwrap();
+    let error = one_line_error(&members.build(&[], &out, &from));
+    assert_eq!(
+        error,
+        format!(
+            "error: sweep {}: 1 of its runs failed (b; see its summary.md); name the runs to \
+             read together with --runs",
+            sweep.display()
+        )
+    );
+    assert!(!out.exists());
+
+    // Every run finished: each is a member, in the table's order.
+    run::sweep_summary::write_summary(&sweep, &rows, &[]).unwrap();
+    let stdout = assert_success(&members.build(&[], &out, &from));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with(&format!("member {}: ", sweep.join("a").display())));
+    assert!(lines[1].starts_with(&format!("member {}: ", sweep.join("c").display())));
+    let file = model::CommitteeFile::read(&out).unwrap();
+    let named: Vec<PathBuf> = file
+        .members
+        .iter()
+        .map(|member| member.run.clone())
+        .collect();
+    assert_eq!(named, [Path::new("../runs/a"), Path::new("../runs/c")]);
+}
+
+/// A killed `infer committee` leaves its scratch directory; the next one
+/// into the same place removes it.
+#[test]
+fn a_scratch_directory_left_by_a_killed_build_is_removed() {
+    let members = Members::new();
+    let left = members.path(".built.AbC123");
+    std::fs::create_dir_all(left.join("plots")).unwrap();
+    assert_success(&members.build(&members.runs(), &members.path("built"), &[]));
+    assert!(!left.exists());
 }
 
 /// Where `python3 scripts/export/check.py` runs: the export venv's Python,

@@ -11,6 +11,9 @@
 //! <run>/train.lock       held by the process training the run      RunDir
 //! ```
 //!
+//! A sweep's directory holds its runs and `summary.md`, `summary.csv`
+//! ([`sweep_summary`]).
+//!
 //! The model (`model.json`, `model.bpk`) is `model::artifact`'s, the
 //! checkpoints (`checkpoint/latest.json`) `train`'s checkpoint module's.
 //! A run never replaces an earlier one unless asked: a taken name gets `-2`,
@@ -22,6 +25,7 @@ mod grad_norms;
 mod metrics;
 pub mod plots;
 mod summary;
+pub mod sweep_summary;
 mod tensorboard;
 
 pub use dir::{CONFIG_FILE, LOCK_FILE, RunDir, create_numbered, newest_run, read_config};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::Plan;
 use super::runner::{self, Swept};
 use super::slurm::{self, TASKS_DIR};
-use super::table::Row;
+use run::sweep_summary::Row;
 
 /// How often a followed job's queue is read.
 const POLL: Duration = Duration::from_secs(2);

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use data::outln;
 
 use super::Job;
-use super::table::{self, Row};
+use run::sweep_summary::{self, Row};
 
 /// What to sweep, as the `sweep` command's flags say it.
 #[derive(Clone, Debug, Default)]
@@ -321,7 +321,7 @@ pub(super) fn summarise(
         });
     }
     write_grad_norm_charts(dir, &rows)?;
-    let table = table::write_summary(dir, &rows, &failed)?;
+    let table = sweep_summary::write_summary(dir, &rows, &failed)?;
     if !series.is_empty() {
         let path = dir.join("val_accuracy.png");
         let title = format!("{name}: validation accuracy per epoch");

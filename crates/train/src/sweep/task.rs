@@ -25,9 +25,9 @@ use signal_hook::iterator::Signals;
 use super::follow::{Recorded, TaskRecord};
 use super::plan::Plan;
 use super::runner;
-use super::table::Row;
 use crate::checkpoint::{CHECKPOINT_DIR, LATEST_FILE};
 use crate::stop_point::STOPPED_FILE;
+use run::sweep_summary::Row;
 
 /// Runs task `index` of the sweep in `dir`; returns the process's exit
 /// status (0 when the run finished or was requeued).

@@ -1,11 +1,12 @@
-//! The sweep's comparison table: one row per run, read from its
-//! `test.json`, written as `summary.md` and `summary.csv` (the one owner of
-//! both).
+//! A sweep's comparison table: one row per run, read from its
+//! `test.json`, written as `<sweep>/summary.md` and `<sweep>/summary.csv`
+//! once every run has ended (the one owner of both): `train`'s sweeps
+//! write them, `infer committee --from` reads which runs finished.
 
 use std::path::Path;
 
+use crate::TestSummary;
 use anyhow::Context;
-use run::TestSummary;
 
 /// One row of the comparison table, read from a finished run's `test.json`.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +46,9 @@ const COLUMNS: [&str; 7] = [
     "params",
 ];
 
+/// How `summary.md` marks a run that did not finish, before why.
+const FAILED: &str = "failed: ";
+
 /// The table as markdown; `failed` lists runs that did not finish, with why.
 fn markdown(rows: &[Row], failed: &[(String, String)]) -> String {
     let mut text = format!(
@@ -65,7 +69,7 @@ fn markdown(rows: &[Row], failed: &[(String, String)]) -> String {
         );
     }
     for (name, why) in failed {
-        text += &format!("| {name} | failed: {} | | | | | |\n", why.replace('|', "/"));
+        text += &format!("| {name} | {FAILED}{} | | | | | |\n", why.replace('|', "/"));
     }
     text
 }
@@ -133,6 +137,21 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<Vec<Row>> {
             })
         })
         .collect()
+}
+
+/// The runs `<dir>/summary.md` lists as failed (they have no row in
+/// `summary.csv`), in its order.
+pub fn read_failed(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let path = dir.join("summary.md");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("| ")?.split_once(" | ")?;
+            rest.starts_with(FAILED).then(|| name.to_string())
+        })
+        .collect())
 }
 
 /// One line of `summary.csv`.
@@ -204,6 +223,7 @@ mod tests {
         ];
         write_summary(dir.path(), &rows, &[("broken".into(), "exit 1".into())]).unwrap();
         let read = read_summary(dir.path()).unwrap();
+        assert_eq!(read_failed(dir.path()).unwrap(), ["broken"]);
         assert_eq!(read[0], rows[0]);
         assert_eq!(read[1].name, "wide");
         assert!(read[1].best_valid_accuracy.is_nan());
