@@ -48,7 +48,8 @@ pub struct ModelOptions {
 /// What reads the digits: a run's network, or a committee's networks.
 pub enum Reader {
     Network {
-        model: Mlp,
+        /// Boxed: a committee's variant is a few pointers.
+        model: Box<Mlp>,
         config: MlpConfig,
     },
     Committee {
@@ -77,7 +78,10 @@ impl Reader {
             return Ok(Self::Committee { committee, file });
         }
         let (model, config) = model::load_mnist_model(dir, device)?;
-        Ok(Self::Network { model, config })
+        Ok(Self::Network {
+            model: Box::new(model),
+            config,
+        })
     }
 
     /// For messages: `784-64-64-10 relu`, or `a committee of 3 (mean of

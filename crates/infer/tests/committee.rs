@@ -307,20 +307,6 @@ fn a_scratch_directory_left_by_a_killed_build_is_removed() {
     assert!(!left.exists());
 }
 
-/// Where `python3 scripts/export/check.py` runs: the export venv's Python,
-/// or `None` (skipped, but not under CI=true) without it.
-fn venv_python() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let python = Path::new(&home).join(".cache/simple-nn/export-venv/bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    let message = "no export-venv: run scripts/export/install.sh";
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-    eprintln!("skipped: {message}");
-    None
-}
-
 #[test]
 fn a_committee_exports_and_serves_as_one_model() {
     let members = Members::new();
@@ -367,19 +353,10 @@ fn a_committee_exports_and_serves_as_one_model() {
                     common::assert_close(a, b, 1e-5);
                 }
             }
-            // onnxruntime (the ONNX file) and NumPy (the SafeTensors file).
-            if let Some(python) = venv_python() {
-                let check = Command::new(python)
-                    .arg(
-                        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/check.py"),
-                    )
-                    .arg(&file)
-                    .arg(members.path("mnist/t10k-images-idx3-ubyte"))
-                    .arg(&jsonl)
-                    .output()
-                    .unwrap();
-                let report = assert_success(&check);
-                let report: Value = serde_json::from_str(report.trim()).unwrap();
+            // onnxruntime (the ONNX file) and NumPy (the SafeTensors file),
+            // within 1e-5.
+            let images = members.path("mnist/t10k-images-idx3-ubyte");
+            if let Some(report) = common::export_check(&file, &images, &jsonl) {
                 assert_eq!(report["same_prediction"], 30, "{report}");
                 assert_eq!(report["architecture"]["combine"], combine, "{report}");
                 assert_eq!(

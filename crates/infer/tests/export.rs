@@ -25,12 +25,6 @@ fn infer(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn venv_python() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let python = Path::new(&home).join(".cache/simple-nn/export-venv/bin/python");
-    python.exists().then_some(python)
-}
-
 /// A run with 1,000 test images, its model exported as `file_name` (the
 /// format from the extension), and what `infer --json` says of the images.
 struct Exported {
@@ -102,26 +96,8 @@ impl Exported {
     /// scripts/export/check.py's report on the exported file, or `None`
     /// (skipped) without its venv.
     fn python_check(&self) -> Option<serde_json::Value> {
-        let Some(python) = venv_python() else {
-            let message = "no export-venv: run scripts/export/install.sh";
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-            eprintln!("skipped: {message}");
-            return None;
-        };
-        let check = Command::new(python)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/check.py"))
-            .arg(&self.file)
-            .arg(self.run.data_dir().join("t10k-images-idx3-ubyte"))
-            .arg(&self.jsonl)
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&check.stdout);
-        assert!(
-            check.status.success(),
-            "{report}\n{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+        let images = self.run.data_dir().join("t10k-images-idx3-ubyte");
+        let report = common::export_check(&self.file, &images, &self.jsonl)?;
         assert_eq!(report["images"], IMAGES);
         assert_eq!(report["same_prediction"], IMAGES, "{report}");
         assert!(

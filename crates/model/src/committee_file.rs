@@ -50,7 +50,10 @@ pub enum CommitteeError {
     #[error("member {run}: {reason}")]
     Member { run: PathBuf, reason: String },
     #[error("member {run}: {error}")]
-    Model { run: PathBuf, error: ModelError },
+    Model {
+        run: PathBuf,
+        error: Box<ModelError>,
+    },
 }
 
 /// Whether `dir` holds a committee rather than a single run.
@@ -97,7 +100,7 @@ impl CommitteeFile {
             let (architecture, weights) =
                 saved_weights(run).map_err(|error| CommitteeError::Model {
                     run: run.clone(),
-                    error,
+                    error: Box::new(error),
                 })?;
             if let Some(first) = members.first() {
                 check_same_io(&first.architecture, &architecture).map_err(member_error)?;
@@ -163,7 +166,7 @@ pub fn load_committee(
         }
         let model_error = |error| CommitteeError::Model {
             run: run.clone(),
-            error,
+            error: Box::new(error),
         };
         let (json, record) = read_saved(&run).map_err(model_error)?;
         let weights = FileDigest::of(&record);

@@ -388,6 +388,31 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
     use tract_onnx::prelude::*;
 
+    /// The largest difference between `burn`'s probabilities and tract's
+    /// run of the ONNX file `bytes` on `batch` made-up images (pixel `i` is
+    /// `(i * stride mod 256) / 255 - 0.5`).
+    fn worst_against_tract(
+        bytes: &[u8],
+        batch: usize,
+        stride: usize,
+        burn: impl Fn(Tensor<2>) -> Tensor<2>,
+    ) -> f32 {
+        let x: Vec<f32> = (0..batch * 784)
+            .map(|i| ((i * stride % 256) as f32) / 255.0 - 0.5)
+            .collect();
+        let input = TensorData::new(x.clone(), [batch, 784]);
+        let ours: Vec<f32> = burn(Tensor::<2>::from_data(input, &Device::flex()))
+            .into_data()
+            .try_into_vec()
+            .unwrap();
+        let tract = run_in_tract(bytes, &x, 784).concat();
+        assert_eq!(tract.len(), batch * 10);
+        ours.iter()
+            .zip(&tract)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+
     /// Runs the ONNX file `bytes` in tract on `rows` inputs of `columns`
     /// floats and returns the output rows.
     fn run_in_tract(bytes: &[u8], x: &[f32], columns: usize) -> Vec<Vec<f32>> {
@@ -483,22 +508,7 @@ mod tests {
                 let model = config.init(&device);
                 let bytes = onnx_bytes(&model, &config, &[]).unwrap();
                 for batch in [1, 7] {
-                    let x: Vec<f32> = (0..batch * 784)
-                        .map(|i| ((i * 37 % 256) as f32) / 255.0 - 0.5)
-                        .collect();
-                    let input = TensorData::new(x.clone(), [batch, 784]);
-                    let burn: Vec<f32> = model
-                        .probabilities(Tensor::<2>::from_data(input, &device))
-                        .into_data()
-                        .try_into_vec()
-                        .unwrap();
-                    let tract = run_in_tract(&bytes, &x, 784).concat();
-                    assert_eq!(tract.len(), batch * 10);
-                    let worst = burn
-                        .iter()
-                        .zip(&tract)
-                        .map(|(a, b)| (a - b).abs())
-                        .fold(0.0, f32::max);
+                    let worst = worst_against_tract(&bytes, batch, 37, |x| model.probabilities(x));
                     assert!(worst <= 1e-5, "{}: {worst}", config.describe());
                 }
             }
@@ -556,22 +566,7 @@ mod tests {
             };
             assert!(ops.ends_with(tail), "{combine}: {ops:?}");
             for batch in [1, 5] {
-                let x: Vec<f32> = (0..batch * 784)
-                    .map(|i| ((i * 53 % 256) as f32) / 255.0 - 0.5)
-                    .collect();
-                let input = TensorData::new(x.clone(), [batch, 784]);
-                let burn: Vec<f32> = committee
-                    .probabilities(Tensor::<2>::from_data(input, &device))
-                    .into_data()
-                    .try_into_vec()
-                    .unwrap();
-                let tract = run_in_tract(&bytes, &x, 784).concat();
-                assert_eq!(tract.len(), batch * 10);
-                let worst = burn
-                    .iter()
-                    .zip(&tract)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f32::max);
+                let worst = worst_against_tract(&bytes, batch, 53, |x| committee.probabilities(x));
                 assert!(worst <= 1e-5, "{combine}: {worst}");
             }
         }

@@ -380,16 +380,13 @@ fn resume_hint(run: &Path) -> String {
 fn kept(run: &Path, hint: &str) -> String {
     let latest = checkpoint::read_latest(run).ok();
     let dir = run.join(checkpoint::CHECKPOINT_DIR);
-    match stop_point::read(run, latest.as_ref().map_or(0, |l| l.epoch)) {
-        Ok(Some(point)) => {
-            return format!(
-                "It stopped after batch {} of epoch {}, kept in {}. {hint}",
-                point.trained.batches,
-                point.epoch,
-                dir.display()
-            );
-        }
-        Ok(None) | Err(_) => {}
+    if let Ok(Some(point)) = stop_point::read(run, latest.as_ref().map_or(0, |l| l.epoch)) {
+        return format!(
+            "It stopped after batch {} of epoch {}, kept in {}. {hint}",
+            point.trained.batches,
+            point.epoch,
+            dir.display()
+        );
     }
     match latest {
         Some(latest) => format!(

@@ -330,6 +330,28 @@ pub fn image_probabilities(run_dir: &Path, png: &Path) -> Vec<f32> {
     probabilities(&line["probabilities"])
 }
 
+/// `scripts/export/check.py MODEL IMAGES_IDX INFER_JSONL` in the export
+/// venv (scripts/export/install.sh): its report, once it has passed (every
+/// probability within 1e-5 of `infer`'s, see the script), or `None`
+/// (skipped, but a failure under CI=true) without the venv.
+pub fn export_check(model: &Path, images_idx: &Path, infer_jsonl: &Path) -> Option<Value> {
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    let python = Path::new(&home).join(".cache/simple-nn/export-venv/bin/python");
+    if !python.exists() {
+        let message = "no export-venv: run scripts/export/install.sh";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("skipped: {message}");
+        return None;
+    }
+    let check = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/check.py"))
+        .args([model, images_idx, infer_jsonl])
+        .output()
+        .unwrap();
+    let report = assert_success(&check);
+    Some(serde_json::from_str(report.trim()).unwrap())
+}
+
 /// Asserts a program exited 0 (showing its stderr when it did not); its stdout.
 pub fn assert_success(output: &std::process::Output) -> String {
     assert!(
