@@ -214,17 +214,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
             let (test, reps) = (Arc::new(mnist.test), reps as usize);
             let (network, times) = if model::committee_file::is_committee(&run) {
                 let (committee, file) = model::load_committee(&run, &device)?;
-                let networks: Vec<String> = file
-                    .members
-                    .iter()
-                    .map(|member| member.architecture.describe())
-                    .collect();
-                let network = format!(
-                    "a committee of {} ({}): {}",
-                    networks.len(),
-                    file.combine,
-                    networks.join(", ")
-                );
+                let network = file.describe();
                 let times = inference::time_inference(&committee, test, reps, &device)?;
                 (network, times)
             } else {

@@ -140,7 +140,7 @@ fn infer_times_the_whole_test_split_and_one_image() {
     let json = report(&bench(&[&args[..], &["--reps", "2"]].concat()));
     assert_eq!(
         json["network"],
-        "a committee of 2 (mean): 784-8-8-10 relu, 784-4-10 relu"
+        "a committee of 2 (mean of probabilities): 784-8-8-10 relu, 784-4-10 relu"
     );
     assert!(json["all_seconds"].as_f64().unwrap() > 0.0);
 }

@@ -443,6 +443,9 @@ impl TrainConfig {
         let v = &self.validation;
         if v.split > 0.0 {
             text += &format!(", validation on {}% of the training set", v.split * 100.0);
+            if let Some(seed) = v.seed {
+                text += &format!(" (drawn with seed {seed})");
+            }
         } else {
             text += ", validation on the test set";
         }

@@ -11,12 +11,24 @@ pub struct ValidationSection {
     /// seed, in [0, 1). 0: the test set is the validation data, as the
     /// tutorial's `validation_data=(x_test, y_test)`.
     pub split: f64,
+    /// The seed the held-out images are drawn with; absent: the run's
+    /// `seed`. Runs of different seeds given the same one hold out the
+    /// same images, so a committee of them can be judged on those.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Stop when the validation loss has not improved for this many epochs;
     /// 0 is off.
     pub patience: usize,
     /// Keep the weights of the epoch with the lowest validation loss as the
     /// run's model instead of the last epoch's.
     pub keep_best: bool,
+}
+
+impl ValidationSection {
+    /// The seed the held-out images are drawn with, for a run seeded `run_seed`.
+    pub fn holdout_seed(&self, run_seed: u64) -> u64 {
+        self.seed.unwrap_or(run_seed)
+    }
 }
 
 /// `[augment]`: random distortions of the training images, drawn anew for

@@ -231,6 +231,19 @@ fn set_assigns_any_key_as_toml() {
         })
     );
     assert_eq!((config.validation.split, config.epochs), (0.1, 3));
+    // The held-out images follow the run's seed unless given their own.
+    assert_eq!(config.validation.holdout_seed(config.seed), config.seed);
+    config
+        .apply(&set(&["validation.seed=7", "seed=3"]))
+        .unwrap();
+    assert_eq!(config.validation.holdout_seed(config.seed), 7);
+    assert!(
+        config
+            .describe_training()
+            .ends_with("training set (drawn with seed 7)"),
+        "{}",
+        config.describe_training()
+    );
 
     let error = |assignment: &str| {
         TrainConfig::default()
@@ -342,19 +355,25 @@ fn kinds_round_trip_and_switch() {
     assert_eq!(config.schedule.kind, Schedule::Step(Step::default()));
 }
 
-/// Every preset in `configs/` is a valid config.
+/// Every preset in `configs/` and its folders (`configs/committee/`) is a
+/// valid config.
 #[test]
 fn every_shipped_preset_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut folders = vec![dir.clone()];
     let mut presets = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .extension()
-            .is_some_and(|extension| extension == "toml")
-        {
-            TrainConfig::load(&path).unwrap_or_else(|error| panic!("{error}"));
-            presets += 1;
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "toml")
+            {
+                TrainConfig::load(&path).unwrap_or_else(|error| panic!("{error}"));
+                presets += 1;
+            }
         }
     }
     assert!(presets >= 8, "{presets} presets in {}", dir.display());

@@ -9,6 +9,7 @@
 //! loaded      which run (or committee) to read, and its model loaded onto a device
 //! predict     answers for test digits and for raw 28x28 images
 //! committee   `infer committee`: several runs read together, evaluated and kept
+//! held_out    the training images a committee's runs all held out; --choose on them
 //! digits      `infer`: test digits, the whole test set, or image files; `infer plot`
 //! images      `infer --image`: image files of handwritten digits
 //! export      `infer export`: SafeTensors, ONNX or a static site for other tools
@@ -31,6 +32,8 @@ pub mod committee;
 pub mod digits;
 #[cfg(feature = "model")]
 pub mod export;
+#[cfg(feature = "model")]
+pub mod held_out;
 #[cfg(feature = "model")]
 pub mod images;
 #[cfg(feature = "model")]

@@ -7,8 +7,8 @@ use burn::tensor::{Device, Tensor};
 use clap::Args;
 use model::committee_file::is_committee;
 use model::{
-    Backend, BackendDevice, Classifier, Combine, Committee, CommitteeFile, ExportError, Mlp,
-    MlpConfig, OnnxError,
+    Backend, BackendDevice, Classifier, Committee, CommitteeFile, ExportError, Mlp, MlpConfig,
+    OnnxError,
 };
 
 /// Which trained run to read.
@@ -89,32 +89,7 @@ impl Reader {
     pub fn describe(&self) -> String {
         match self {
             Self::Network { config, .. } => config.describe(),
-            Self::Committee { file, .. } => {
-                let mut networks: Vec<(String, usize)> = Vec::new();
-                for member in &file.members {
-                    let network = member.architecture.describe();
-                    match networks.iter_mut().find(|(seen, _)| *seen == network) {
-                        Some((_, count)) => *count += 1,
-                        None => networks.push((network, 1)),
-                    }
-                }
-                let networks: Vec<String> = networks
-                    .into_iter()
-                    .map(|(network, count)| match count {
-                        1 => network,
-                        _ => format!("{network} x{count}"),
-                    })
-                    .collect();
-                let combine = match file.combine {
-                    Combine::Mean => "mean",
-                    Combine::Geometric => "geometric mean",
-                };
-                format!(
-                    "a committee of {} ({combine} of probabilities): {}",
-                    file.members.len(),
-                    networks.join(", ")
-                )
-            }
+            Self::Committee { file, .. } => file.describe(),
         }
     }
 

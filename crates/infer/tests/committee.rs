@@ -296,6 +296,161 @@ fn a_finished_sweep_gives_its_runs_and_a_failed_one_is_refused() {
     assert_eq!(named, [Path::new("../runs/a"), Path::new("../runs/c")]);
 }
 
+/// Gives `run` a `config.toml` seeded `seed` that held out
+/// `validation.split = 0.2` of the training set, drawn with `holdout_seed`
+/// (the run's seed when `None`).
+fn held_out_config(run: &Path, seed: u64, holdout_seed: Option<u64>) {
+    let mut config = config::TrainConfig {
+        seed,
+        ..Default::default()
+    };
+    config.validation.split = 0.2;
+    config.validation.seed = holdout_seed;
+    run::RunDir::open(run)
+        .unwrap()
+        .write_config(&config)
+        .unwrap();
+}
+
+/// `held out 90.00% (9 of 10), loss 2.3026` at the end of `line`, as
+/// (right, count, loss).
+fn held_out_figures(line: &str) -> (usize, usize, f64) {
+    let tail = &line[line.rfind("held out ").expect(line)..];
+    let numbers: Vec<&str> = tail
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    // [percent, right, count, loss]
+    (
+        numbers[1].parse().unwrap(),
+        numbers[2].parse().unwrap(),
+        numbers[3].parse().unwrap(),
+    )
+}
+
+#[test]
+fn choose_takes_members_on_the_images_every_run_held_out() {
+    let members = Members::new();
+    // Seeded differently, drawn alike: the same 10 of the 50 training images.
+    for (name, seed) in [("a", 1), ("b", 2), ("c", 3)] {
+        held_out_config(&members.run(name), seed, Some(7));
+    }
+    let out = members.path("chosen");
+    let stdout = assert_success(&members.build(&members.runs(), &out, &["--choose"]));
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Each candidate alone, in the order given.
+    let alone: Vec<(usize, usize, f64)> = members
+        .runs()
+        .iter()
+        .zip(&lines)
+        .map(|(run, line)| {
+            let start = format!("candidate {}: held out ", run.display());
+            assert!(line.starts_with(&start), "{stdout}");
+            held_out_figures(line)
+        })
+        .collect();
+    assert!(alone.iter().all(|&(_, count, _)| count == 10), "{stdout}");
+    let chose: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("chose "))
+        .collect();
+    // The first to join has the lowest held-out loss alone.
+    let best = (0..3)
+        .min_by(|&i, &j| alone[i].2.total_cmp(&alone[j].2))
+        .unwrap();
+    assert!(
+        chose[0].starts_with(&format!(
+            "chose {}: a committee of 1 - held out ",
+            members.runs()[best].display()
+        )),
+        "{stdout}"
+    );
+    // Every later step lowers the loss.
+    for pair in chose.windows(2) {
+        let (before, after) = (held_out_figures(pair[0]), held_out_figures(pair[1]));
+        assert!(after.2 < before.2, "{stdout}");
+    }
+    // The committee is the chosen runs, in the order they joined, and
+    // scores on the held-out images what the last step did.
+    let file = model::CommitteeFile::read(&out).unwrap();
+    assert_eq!(file.members.len(), chose.len());
+    for (member, line) in file.members.iter().zip(&chose) {
+        let name = member.run.file_name().unwrap().to_str().unwrap();
+        let run = members.run(name);
+        assert!(
+            line.starts_with(&format!("chose {}: ", run.display())),
+            "{stdout}"
+        );
+    }
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with(&format!("committee {}: ", out.display())),
+        "{stdout}"
+    );
+    assert_eq!(
+        held_out_figures(last),
+        held_out_figures(chose.last().unwrap())
+    );
+    let summary = run::TestSummary::read(&out).unwrap();
+    assert_eq!(
+        summary.validation,
+        "the part of the training set every member held out (validation.split = 0.2: 10 \
+         images drawn with seed 7)"
+    );
+    let (right, count, _) = held_out_figures(last);
+    assert_eq!(
+        summary.best_valid_accuracy,
+        Some(right as f64 / count as f64)
+    );
+}
+
+#[test]
+fn choose_refuses_runs_that_held_out_other_images() {
+    let members = Members::new();
+    let (a, b) = (members.run("a"), members.run("b"));
+    let out = members.path("chosen");
+    let refused = |runs: &[PathBuf]| one_line_error(&members.build(runs, &out, &["--choose"]));
+    // Each drawn with its own seed.
+    held_out_config(&a, 1, None);
+    held_out_config(&b, 2, None);
+    assert_eq!(
+        refused(&[a.clone(), b.clone()]),
+        format!(
+            "error: --choose needs runs that held out the same training images: {} held out \
+             validation.split = 0.2 of the training set drawn with seed 2, {} 0.2 drawn with \
+             seed 1 (give runs of different seeds the same validation.seed)",
+            b.display(),
+            a.display()
+        )
+    );
+    // Nothing held out.
+    let mut whole = run::read_config(&b).unwrap();
+    whole.validation.split = 0.0;
+    run::RunDir::open(&b).unwrap().write_config(&whole).unwrap();
+    assert_eq!(
+        refused(&[a.clone(), b.clone()]),
+        format!(
+            "error: --choose needs runs that held out the same training images: {} held \
+             nothing out of the training set (validation.split = 0)",
+            b.display()
+        )
+    );
+    // No config at all (c was saved without one).
+    let c = members.run("c");
+    let error = refused(&[a.clone(), c.clone()]);
+    assert!(
+        error.starts_with("error: --choose needs runs that held out the same training images: ")
+            && error.contains(&c.join("config.toml").display().to_string()),
+        "{error}"
+    );
+    assert!(!out.exists());
+    // Without --choose the committee is built all the same, judged on the
+    // test set alone.
+    let stdout = assert_success(&members.build(&[a, c], &out, &[]));
+    assert!(!stdout.contains("held out"), "{stdout}");
+}
+
 /// A killed `infer committee` leaves its scratch directory; the next one
 /// into the same place removes it.
 #[test]

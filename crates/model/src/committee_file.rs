@@ -62,6 +62,36 @@ pub fn is_committee(dir: &Path) -> bool {
 }
 
 impl CommitteeFile {
+    /// For messages: `a committee of 3 (mean of probabilities):
+    /// 784-800-800-10 relu x2, 784-800-10 relu` (or `geometric mean of`),
+    /// equal networks counted in the order they first appear.
+    pub fn describe(&self) -> String {
+        let mut networks: Vec<(String, usize)> = Vec::new();
+        for member in &self.members {
+            let network = member.architecture.describe();
+            match networks.iter_mut().find(|(seen, _)| *seen == network) {
+                Some((_, count)) => *count += 1,
+                None => networks.push((network, 1)),
+            }
+        }
+        let networks: Vec<String> = networks
+            .into_iter()
+            .map(|(network, count)| match count {
+                1 => network,
+                _ => format!("{network} x{count}"),
+            })
+            .collect();
+        let combine = match self.combine {
+            Combine::Mean => "mean",
+            Combine::Geometric => "geometric mean",
+        };
+        format!(
+            "a committee of {} ({combine} of probabilities): {}",
+            self.members.len(),
+            networks.join(", ")
+        )
+    }
+
     /// Each member's network, in order.
     pub fn architectures(&self) -> Vec<MlpConfig> {
         self.members

@@ -117,7 +117,10 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
         model = model.with_grad_log(log.clone());
     }
     let (train, valid) = if config.validation.split > 0.0 {
-        let (train, valid) = train.hold_out(config.validation.split, config.seed);
+        let (train, valid) = train.hold_out(
+            config.validation.split,
+            config.validation.holdout_seed(config.seed),
+        );
         if train.is_empty() || valid.is_empty() {
             bail!(
                 "validation.split = {} leaves {} training and {} validation images; both need at least one",
