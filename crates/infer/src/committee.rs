@@ -30,11 +30,12 @@ pub struct CommitteeOptions {
     /// The member runs (directories holding a trained model).
     #[arg(long, num_args = 1.., required_unless_present = "from", conflicts_with = "from")]
     pub runs: Vec<PathBuf>,
-    /// A finished sweep (e.g. `sweep configs/speedrun.toml --grid
-    /// seed=1,2,3`) whose every run becomes a member; refused when any of
-    /// its runs failed.
-    #[arg(long, value_name = "SWEEP")]
-    pub from: Option<PathBuf>,
+    /// Finished sweeps (e.g. `sweep configs/speedrun.toml --grid
+    /// seed=1,2,3`) whose every run becomes a member (or a candidate, with
+    /// `--choose`), in their tables' order; refused when any of their runs
+    /// failed.
+    #[arg(long, value_name = "SWEEP", num_args = 1..)]
+    pub from: Vec<PathBuf>,
     /// The committee's directory (must not exist yet).
     #[arg(long)]
     pub out: PathBuf,
@@ -79,10 +80,10 @@ pub fn build_committee(options: &CommitteeOptions) -> anyhow::Result<()> {
     if out.symlink_metadata().is_ok() {
         bail!("{} already exists; name a new directory", out.display());
     }
-    let candidates = match &options.from {
-        Some(sweep) => sweep_runs(sweep)?,
-        None => options.runs.clone(),
-    };
+    let mut candidates = options.runs.clone();
+    for sweep in &options.from {
+        candidates.extend(sweep_runs(sweep)?);
+    }
     let combine = options.combine.into();
     // Every candidate checked before anything is read or written.
     CommitteeFile::of_runs(&candidates, combine, out)?;

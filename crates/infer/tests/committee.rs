@@ -294,6 +294,28 @@ fn a_finished_sweep_gives_its_runs_and_a_failed_one_is_refused() {
         .map(|member| member.run.clone())
         .collect();
     assert_eq!(named, [Path::new("../runs/a"), Path::new("../runs/c")]);
+
+    // Several sweeps: their runs in turn.
+    let other = members.path("other");
+    save_run(&other.join("d"), vec![4]);
+    run::sweep_summary::write_summary(&other, &[row("d")], &[]).unwrap();
+    let both = members.path("from-both");
+    let stdout = assert_success(&members.build(
+        &[],
+        &both,
+        &["--from", sweep.to_str().unwrap(), other.to_str().unwrap()],
+    ));
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    let file = model::CommitteeFile::read(&both).unwrap();
+    let named: Vec<&Path> = file
+        .members
+        .iter()
+        .map(|member| member.run.as_path())
+        .collect();
+    assert_eq!(
+        named,
+        ["../runs/a", "../runs/c", "../other/d"].map(Path::new)
+    );
 }
 
 /// Gives `run` a `config.toml` seeded `seed` that held out
