@@ -5,7 +5,8 @@
 # static site), the exports read back by NumPy, tract, onnxruntime and
 # onnxruntime-web, the TensorBoard files by TensorBoard's reader, the fuzz
 # targets briefly; then the benchmark driver's unit tests and small forms of
-# the benchmark, of its speed-run table and of the README's table of runtimes.
+# the benchmark, of its speed-run table, of the README's table of runtimes and
+# of its committee recipe.
 #
 # Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
 # when they are missing and this user can install Debian packages; starts a
@@ -77,3 +78,12 @@ bash scripts/bench.sh speedrun --peers '' --seeds 1 --presets configs/default.to
 # The README's table of runtimes in a small form: a one-epoch run, 100 test
 # images through every backend, NumPy, tract, onnxruntime and onnxruntime-web.
 bash scripts/export/compare.sh --train --count 100
+# The README's committee recipe in a small form: its candidate configs, two
+# seeds each, two epochs of a small network, then the committee chosen on the
+# training images they all held out.
+committee_dir=$(mktemp -d)
+cargo run --release -q -p train --bin sweep -- configs/committee/*.toml --grid seed=1,2 \
+    --set epochs=2 --set 'model.hidden=[32]' --jobs 2 --name candidates --artifacts "$committee_dir"
+cargo run --release -q -p infer -- committee --from "$committee_dir/candidates" --choose \
+    --out "$committee_dir/chosen"
+rm -rf "$committee_dir"
