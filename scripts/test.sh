@@ -81,9 +81,11 @@ bash scripts/export/compare.sh --train --count 100
 # The README's committee recipe in a small form: its candidate configs, two
 # seeds each, two epochs of a small network, then the committee chosen on the
 # training images they all held out.
+# (The binaries built above: `cargo run -p train` would build Burn again with
+# the features of that package alone.)
 committee_dir=$(mktemp -d)
-cargo run --release -q -p train --bin sweep -- configs/committee/*.toml --grid seed=1,2 \
-    --set epochs=2 --set 'model.hidden=[32]' --jobs 2 --name candidates --artifacts "$committee_dir"
-cargo run --release -q -p infer -- committee --from "$committee_dir/candidates" --choose \
-    --out "$committee_dir/chosen"
+bin="${CARGO_TARGET_DIR:-target}/release"
+"$bin/sweep" configs/committee/*.toml --grid seed=1,2 --set epochs=2 --set 'model.hidden=[32]' \
+    --jobs 2 --name candidates --artifacts "$committee_dir"
+"$bin/infer" committee --from "$committee_dir/candidates" --choose --out "$committee_dir/chosen"
 rm -rf "$committee_dir"
