@@ -113,6 +113,12 @@ fn queued(task: &str) -> Option<String> {
 /// at once instead of after Slurm's two-minute hold (set again as the
 /// requeue completes, so released until the task runs).
 fn release_requeued(task: &str) {
+    wait_requeued(task);
+    release(task);
+}
+
+/// Waits until `task` is pending again after a requeue.
+fn wait_requeued(task: &str) {
     let started = Instant::now();
     while queued(task).as_deref() != Some("PD") {
         assert!(
@@ -121,6 +127,11 @@ fn release_requeued(task: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Lets the pending `task` start at once.
+fn release(task: &str) {
+    let started = Instant::now();
     while queued(task).as_deref() == Some("PD") {
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -239,7 +250,9 @@ fn a_task_requeued_and_warned_mid_run_ends_as_if_never_stopped() {
     let _cluster = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let data = synthetic_mnist(3000, 300);
     let dir = tempfile::tempdir().unwrap();
-    config(dir.path(), 10, "[128, 128]");
+    // Epochs take about 0.04 s: enough of them that the run is still
+    // training when the second stop reaches it.
+    config(dir.path(), 40, "[128, 128]");
     let artifacts = dir.path().join("out");
     let mut args = sweep_args(data.path(), &artifacts, "preempted");
     args.extend(["--grid", "seed=5", "--slurm", "--no-wait"]);
@@ -251,9 +264,11 @@ fn a_task_requeued_and_warned_mid_run_ends_as_if_never_stopped() {
 
     wait_for_epoch(&run, 2);
     slurm("scontrol", &["requeue", &task]);
-    release_requeued(&task);
+    // Where it stopped, read while it is pending, before it trains on.
+    wait_requeued(&task);
     let stopped = committed_epoch(&run).unwrap();
-    assert!(stopped < 10, "the run ended before it was requeued");
+    assert!(stopped < 30, "the run ended before it was requeued");
+    release(&task);
     wait_for_epoch(&run, stopped + 2);
     slurm("scancel", &["--signal=USR1", "--batch", &task]);
     release_requeued(&task);
