@@ -2,8 +2,11 @@
 //! its own holding `committee.json`, see `model::committee_file`), reads the
 //! test set with each member and with the committee, prints each member's
 //! accuracy beside the committee's, and keeps the committee's `test.json`
-//! and pictures. The directory appears whole or not at all: it is written
-//! beside its place under a scratch name and renamed into it.
+//! and pictures. When the runs all held out the same training images
+//! (`crate::held_out`), every line also says how each read those, and
+//! `--choose` picks the members among the runs on them alone. The
+//! directory appears whole or not at all: it is written beside its place
+//! under a scratch name and renamed into it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
