@@ -26,7 +26,7 @@ impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: data::one_line(&message.into()),
+            message: console::one_line(&message.into()),
         }
     }
 

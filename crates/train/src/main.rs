@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use config::Overrides;
-use data::errln;
+use console::errln;
 use train::{Finished, TrainOptions};
 
 /// Train the MNIST tutorial network (784-64-64-10, Adam, cross-entropy) with Burn.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use burn::train::Interrupter;
 use config::{Overrides, TrainConfig};
-use data::{errln, outln};
+use console::{errln, outln};
 use model::BackendDevice;
 use run::{EpochMetrics, GradNorms, RunDir, TestSummary, plots};
 
@@ -151,13 +151,10 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         located.source
     );
     outln!("run directory: {}", run.path().display());
-    if !config.augment.is_off() {
-        let picture = plots::write_augmentation_plot(
-            run.path(),
-            &mnist.train,
-            &config.augment.distortion(),
-            config.seed,
-        )?;
+    let distortion = data::Distortion::from(&config.augment);
+    if !distortion.is_identity() {
+        let picture =
+            plots::write_augmentation_plot(run.path(), &mnist.train, &distortion, config.seed)?;
         outln!(
             "augmentation: {} shows what the network sees",
             picture.display()

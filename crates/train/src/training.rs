@@ -17,9 +17,10 @@ use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, SupervisedTraining, TrainingStrategy};
 use burn::train::{MetricEarlyStoppingStrategy, StoppingCondition};
+use console::errln;
 use data::{
     DistortingBatcher, Epoch, EpochCount, IMAGE_PIXELS, MnistBatch, MnistBatcher, MnistDataset,
-    MnistItem, MnistSplit, NUM_CLASSES, Prefetch, ResidentBatcher, errln,
+    MnistItem, MnistSplit, NUM_CLASSES, Prefetch, ResidentBatcher,
 };
 use model::{
     Backend, DropoutStream, EVAL_BATCH_SIZE, Evaluation, GradNormLog, Mlp, MlpConfig, evaluate,
@@ -145,7 +146,7 @@ pub fn fit(fit: Fit<'_>) -> anyhow::Result<Outcome> {
     // counts its steps on from those already trained.
     let first_step = (finished_epochs * batches_per_epoch + finished_batches) as u64;
     model = model.with_dropout_stream(DropoutStream::new(config.seed, first_step));
-    let distortion = config.augment.distortion();
+    let distortion = data::Distortion::from(&config.augment);
     // On the GPU the splits live on the device, uploaded once, and each
     // batch is gathered there (data::resident), distorted there too if the
     // run asks for it (data::device_augment); on the CPU distorted batches

@@ -24,7 +24,7 @@ use crate::request::ApiError;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use data::errln;
+use console::errln;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};

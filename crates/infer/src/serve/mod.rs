@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use data::{errln, outln};
+use console::{errln, outln};
 
 use crate::loaded::ModelOptions;
 use crate::ort_web::OrtWeb;

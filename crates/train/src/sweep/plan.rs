@@ -54,7 +54,7 @@ impl Plan {
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join(PLAN_FILE);
         let text = serde_json::to_string_pretty(self)?;
-        data::write_atomic(&path, text.as_bytes())
+        files::write_atomic(&path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use data::outln;
+use console::outln;
 use serde::{Deserialize, Serialize};
 
 use super::follow::{self, TaskState};
@@ -62,7 +62,7 @@ fn sbatch_path(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
     if text.contains(|c: char| c.is_whitespace() || "\"'\\".contains(c)) {
         bail!(
             "{what} {}: a path for a Slurm job cannot hold spaces or quotes",
-            data::one_line(&text)
+            console::one_line(&text)
         );
     }
     Ok(absolute)
@@ -161,7 +161,7 @@ fn run_slurm(program: &str, args: &[String]) -> anyhow::Result<String> {
         bail!(
             "{program} refused ({}): {}",
             output.status,
-            data::one_line(said)
+            console::one_line(said)
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -178,7 +178,7 @@ fn sbatch(script: &Path, array: Option<String>) -> anyhow::Result<String> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         bail!(
             "sbatch answered {:?}, not a job id",
-            data::one_line(out.trim())
+            console::one_line(out.trim())
         );
     }
     Ok(id.to_string())
@@ -269,7 +269,7 @@ pub fn submit(
     let submitted = plan
         .write(&dir)
         .and_then(|()| {
-            data::write_atomic(&script_path, text.as_bytes())
+            files::write_atomic(&script_path, text.as_bytes())
                 .with_context(|| format!("cannot write {}", script_path.display()))
         })
         .and_then(|()| sbatch(&script_path, None));
