@@ -6,7 +6,7 @@
 # onnxruntime-web, the TensorBoard files by TensorBoard's reader, the fuzz
 # targets briefly; then the benchmark driver's unit tests, the documentation's
 # links and crate table, and small forms of the benchmark, of its speed-run
-# table, of the README's table of runtimes and of its committee recipe.
+# table, of the README's table of runtimes and of the committee recipe.
 #
 # Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
 # when they are missing and this user can install Debian packages; starts a
@@ -83,7 +83,7 @@ bash scripts/bench.sh speedrun --peers '' --seeds 1 --presets configs/default.to
 # The README's table of runtimes in a small form: a one-epoch run, 100 test
 # images through every backend, NumPy, tract, onnxruntime and onnxruntime-web.
 bash scripts/export/compare.sh --train --count 100
-# The README's committee recipe in a small form: its candidate configs, two
+# docs/experiments.md's committee recipe in a small form: its candidate configs, two
 # seeds each, two epochs of a small network, then the committee chosen on the
 # training images they all held out.
 # (The binaries built above: `cargo run -p train` would build Burn again with
