@@ -53,6 +53,14 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR
 fi
 
+# First the quick checks. The documentation: every link and anchor in README.md and docs/ resolves,
+# the crate table of docs/workspace.md lists the workspace's members, the
+# README stays short; then the check's own tests (standard library only).
+python3 scripts/check_docs.py
+# No loop of imports between the files of a crate.
+python3 scripts/check_imports.py
+python3 -m unittest discover -s scripts -p check_docs_test.py
+
 # Release profile: the tests and the binaries share one optimised build of Burn
 # with `cargo run --release`, and the end-to-end training runs at full speed.
 # Build every binary first: `cargo test` builds only the binaries of packages
@@ -67,11 +75,6 @@ bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" idx image config request
 # The benchmark driver's arithmetic (standard library only; the peers it
 # compares against are not installed here).
 python3 -m unittest discover -s scripts/bench
-# The documentation: every link and anchor in README.md and docs/ resolves,
-# the crate table of docs/workspace.md lists the workspace's members, the
-# README stays short; then the check's own tests (standard library only).
-python3 scripts/check_docs.py
-python3 -m unittest discover -s scripts -p check_docs_test.py
 # The benchmark end to end in a small form (our binaries only, one seed, two
 # epochs, one wide network, no peers), so a renamed flag or key cannot break
 # it unseen.
