@@ -9,7 +9,8 @@
   everything inside fenced code blocks or `code spans` are skipped;
 - the crate table of docs/workspace.md (the first table whose first column is
   headed `crate`, the names in backticks) lists exactly the `[workspace]
-  members` of Cargo.toml;
+  members` of Cargo.toml, and its `depends on` column, when it has one, names
+  exactly the members each crate's `[dependencies]` take;
 - README.md has at most 360 lines.
 
 Prints one line per problem, `FILE:LINE: what is wrong`, and exits 1 if there
@@ -153,15 +154,36 @@ def table_rows(lines, start):
 
 
 def workspace_members(cargo_toml):
+    return list(member_paths(cargo_toml))
+
+
+def member_paths(cargo_toml):
+    """{package name: its directory} for every `[workspace] members` entry."""
     with open(cargo_toml, "rb") as file:
         manifest = tomllib.load(file)
     members = manifest.get("workspace", {}).get("members", [])
     base = Path(cargo_toml).parent
-    names = []
+    found = {}
     for member in members:
         paths = sorted(glob.glob(str(base / member))) if any(c in member for c in "*?[") else [base / member]
         for member_path in paths:
-            names.append(package_name(Path(member_path)))
+            found[package_name(Path(member_path))] = Path(member_path)
+    return found
+
+
+def member_dependencies(member_path, members):
+    """The workspace members among the `[dependencies]` of the member at
+    `member_path` (dev-dependencies are not counted); None without a manifest."""
+    manifest = member_path / "Cargo.toml"
+    if not manifest.is_file():
+        return None
+    with open(manifest, "rb") as file:
+        dependencies = tomllib.load(file).get("dependencies", {})
+    names = set()
+    for key, spec in dependencies.items():
+        name = spec.get("package", key) if isinstance(spec, dict) else key
+        if name in members:
+            names.add(name)
     return names
 
 
@@ -191,7 +213,10 @@ def check_crate_table(root, workspace_page, cargo_toml):
             break
     if header is None:
         return [f"{shown}:1: no crate table (a table whose first column is headed `crate`)"]
+    header_cells = [c.strip().lower() for c in prose[header].strip().strip("|").split("|")]
+    depends_column = next((i for i, c in enumerate(header_cells) if c.startswith("depends on")), None)
     listed = {}
+    dependencies = {}
     problems = []
     for number, cells in table_rows(lines, header - 1)[2:]:
         names = re.findall(r"`([^`]+)`", cells[0])
@@ -201,6 +226,8 @@ def check_crate_table(root, workspace_page, cargo_toml):
         if names[0] in listed:
             problems.append(f"{shown}:{number}: crate `{names[0]}` is listed twice (also line {listed[names[0]]})")
         listed.setdefault(names[0], number)
+        if depends_column is not None and depends_column < len(cells):
+            dependencies[names[0]] = (number, set(re.findall(r"`([^`]+)`", cells[depends_column])))
     members = workspace_members(cargo_toml)
     cargo_shown = os.path.relpath(cargo_toml, root)
     for name in members:
@@ -211,6 +238,16 @@ def check_crate_table(root, workspace_page, cargo_toml):
         if name not in members:
             problems.append(f"{shown}:{number}: crate `{name}` is in the crate table but not a workspace "
                             f"member in {cargo_shown}")
+    paths = member_paths(cargo_toml)
+    for name, (number, shown_deps) in dependencies.items():
+        if name not in paths:
+            continue
+        actual = member_dependencies(paths[name], paths)
+        if actual is not None and shown_deps != actual:
+            def words(names):
+                return ", ".join(f"`{n}`" for n in sorted(names)) or "none"
+            problems.append(f"{shown}:{number}: crate `{name}` depends on {words(actual)} in its "
+                            f"Cargo.toml, the table says {words(shown_deps)}")
     return problems
 
 

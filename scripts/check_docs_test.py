@@ -155,6 +155,18 @@ class CrateTable(unittest.TestCase):
         self.assertEqual(repo.problems(), [
             "docs/workspace.md:6: crate `beta` is in the crate table but not a workspace member in Cargo.toml"])
 
+    def test_the_depends_column_must_name_the_members_a_crate_depends_on(self):
+        repo = Repository(self)
+        beta = '[package]\nname = "beta"\n\n[dependencies]\nalpha = {{ path = "../alpha" }}\n{}'
+        repo.write("crates/beta/Cargo.toml", beta.format(""))
+        self.assertEqual(repo.problems(), [])
+        # A dev-dependency is not a dependency; a missing one is reported.
+        repo.write("crates/beta/Cargo.toml", beta.format("\n[dev-dependencies]\ngamma = \"1\"\n"))
+        self.assertEqual(repo.problems(), [])
+        repo.write("crates/beta/Cargo.toml", '[package]\nname = "beta"\n')
+        self.assertEqual(repo.problems(), [
+            "docs/workspace.md:6: crate `beta` depends on none in its Cargo.toml, the table says `alpha`"])
+
     def test_the_package_name_comes_from_the_members_manifest(self):
         repo = Repository(self)
         repo.write("crates/beta/Cargo.toml", '[package]\nname = "beta-core"\n')
