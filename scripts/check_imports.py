@@ -63,14 +63,31 @@ def expand(path: str) -> list[list[str]]:
     return out
 
 
-def references(code: str) -> list[tuple[str, list[str]]]:
-    """Every `crate::...` or `super::...` path in `code`, braces expanded."""
+def inline_modules(code: str) -> list[tuple[int, int, str]]:
+    """`(start, end, name)` of every `mod name { ... }` written inside the
+    file (as prost's generated code nests its messages' enums)."""
+    spans = []
+    for match in re.finditer(r"\bmod (%s)\s*\{" % NAME, code):
+        depth = 0
+        for end in range(match.end() - 1, len(code)):
+            depth += {"{": 1, "}": -1}.get(code[end], 0)
+            if depth == 0:
+                spans.append((match.start(), end, match.group(1)))
+                break
+    return spans
+
+
+def references(code: str) -> list[tuple[str, list[str], list[str]]]:
+    """Every `crate::...` or `super::...` path in `code`, braces expanded,
+    with the inline modules around it (outermost first)."""
     found = []
+    spans = inline_modules(code)
     pattern = re.compile(r"\b(crate|super)((?:::(?:%s|\{[^;]*?\}))+)" % NAME, re.S)
     for match in pattern.finditer(code):
+        inside = [name for start, end, name in spans if start < match.start() < end]
         tail = match.group(2)[2:]
         for parts in expand(tail):
-            found.append((match.group(1), parts))
+            found.append((match.group(1), parts, inside))
     return found
 
 
@@ -95,10 +112,11 @@ def crate_graph(src: Path) -> dict[Path, set[Path]]:
         # Child modules named without `self::` (`use child::Item`).
         for child in re.findall(r"^\s*(?:pub(?:\([^)]*\))? )?mod (%s);" % NAME, text, re.M):
             for match in re.finditer(r"(?<![\w:])(?:self::)?%s::" % child, code):
-                found.append(("crate", list(here) + [child]))
-        for anchor, parts in found:
+                found.append(("crate", list(here) + [child], []))
+        for anchor, parts, inside in found:
             if anchor == "super":
-                base = list(here[:-1])
+                # `super` inside an inline module names that module's parent.
+                base = (list(here) + inside)[:-1]
                 while parts and parts[0] == "super":
                     base, parts = base[:-1], parts[1:]
                 parts = base + parts
