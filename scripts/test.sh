@@ -59,7 +59,11 @@ fi
 python3 scripts/check_docs.py
 # No loop of imports between the files of a crate.
 python3 scripts/check_imports.py
-python3 -m unittest discover -s scripts -p check_docs_test.py
+# `cargo test` builds the crates Burn stands on with `cargo build`'s features
+# (crates/workspace-hack pins what tract, a dev-dependency, adds), so Burn is
+# built once.
+python3 scripts/check_feature_pins.py
+python3 -m unittest discover -s scripts -p 'check_*_test.py'
 
 # Release profile: the tests and the binaries share one optimised build of Burn
 # with `cargo run --release`, and the end-to-end training runs at full speed.
