@@ -59,9 +59,9 @@ fi
 python3 scripts/check_docs.py
 # No loop of imports between the files of a crate.
 python3 scripts/check_imports.py
-# `cargo test` builds the crates Burn stands on with `cargo build`'s features
-# (crates/workspace-hack pins what tract, a dev-dependency, adds), so Burn is
-# built once.
+# `cargo test`, `cargo build` and `cargo run -p train` build the crates Burn
+# stands on with the same features (crates/workspace-hack pins them), so Burn
+# is built once.
 python3 scripts/check_feature_pins.py
 python3 -m unittest discover -s scripts -p 'check_*_test.py'
 
