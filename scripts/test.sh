@@ -62,7 +62,7 @@ cargo test --release --workspace "$@"
 # Every parser of outside input that builds without Burn under the
 # coverage-guided fuzzer for a short while (FUZZ_SECONDS each, default 20);
 # fails on a crash. (The `record` target's inputs are replayed by
-# crates/model/tests/record_corpus.rs above.)
+# crates/model/tests/model/record_corpus.rs above.)
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" idx image config request
 # The benchmark driver's arithmetic (standard library only; the peers it
 # compares against are not installed here).

@@ -6,12 +6,10 @@
 //! Chromium and playwright-core (scripts/e2e/install.sh); without them the
 //! test is skipped, except under CI=true, where it fails.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{
+use crate::common::{
     Server, TestRun, assert_close, e2e_script, image_probabilities, missing_browser_tools,
     probabilities,
 };

@@ -4,15 +4,14 @@
 //! and NumPy), its directory appears whole, and a bad or changed member is
 //! refused in one line.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::Device;
-use common::{assert_success, probabilities};
 use model::MlpConfig;
 use serde_json::Value;
+
+use crate::common::{self, assert_success, probabilities};
 
 /// Three saved runs of different networks (`<root>/runs/{a,b,c}`) and a
 /// synthetic MNIST of 30 test images (`<root>/mnist`).

@@ -14,17 +14,16 @@
 //! (scripts/e2e/install.sh); skipped without the browser tools, except under
 //! CI=true, where it fails.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{
+use image::{GrayImage, Luma};
+
+use crate::common::{
     TestRun, assert_close, assert_success, e2e_script, image_probabilities, missing_browser_tools,
     probabilities,
 };
-use image::{GrayImage, Luma};
 
 /// Whether the browser tools are here; says why not (and fails under CI=true).
 fn browser_tools() -> bool {

@@ -2,15 +2,13 @@
 //! stderr a pipe whose reader has already gone, as under `| head`: it ends
 //! with the status it would have had, without a panic message.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Which of the program's outputs is closed.
 #[derive(Clone, Copy, Debug)]

@@ -1,17 +1,16 @@
 //! `infer serve` over real HTTP on 127.0.0.1: every route, every kind of bad
 //! request, and the server still answering after them.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
-use common::{Server, TestRun};
 use data::IMAGE_PIXELS;
 use serde_json::Value;
 use tract_onnx::prelude::Framework;
+
+use crate::common::{self, Server, TestRun};
 
 /// A synthetic digit: a bright vertical bar, 28x28 bytes.
 fn bar_digit() -> Vec<u8> {

@@ -5,12 +5,10 @@
 //! `batch_loss` point is the mean of its batches. Without the venv the test
 //! is skipped, except under CI=true, where it fails.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_success, run, sweep_bin, synthetic_mnist, train_bin};
+use crate::common::{assert_success, run, sweep_bin, synthetic_mnist, train_bin};
 
 fn venv_python() -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;

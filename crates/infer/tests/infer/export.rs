@@ -8,13 +8,12 @@
 //! without it the Python checks are skipped, except under CI=true, where they
 //! fail. Also: the one-line errors of every format, and --overwrite.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{TestRun, assert_success, tract};
 use tract_onnx::prelude::Framework;
+
+use crate::common::{self, TestRun, assert_success, tract};
 
 const IMAGES: usize = 1000;
 

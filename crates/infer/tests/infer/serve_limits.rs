@@ -4,16 +4,15 @@
 //! comes a fast 503, and the server recovers at once; its memory stays
 //! bounded. Figures are printed (`cargo test ... -- --nocapture`).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{Server, TestRun};
 use data::IMAGE_PIXELS;
 use serde_json::Value;
+
+use crate::common::{Server, TestRun};
 
 /// The first lines of a request whose headers never end.
 const HALF_HEAD: &[u8] = b"POST /api/predict HTTP/1.1\r\nHost: x\r\n";
