@@ -1,6 +1,6 @@
 //! The `train` crate's integration tests: one test binary, so Burn is linked
 //! into one test executable (each module was a binary of its own). `common`
-//! holds the helpers its modules share.
+//! holds this crate's helpers; the ones several crates share are in testkit.
 
 mod common;
 mod end_to_end;
