@@ -55,8 +55,9 @@ fi
 
 # Release profile: the tests and the binaries share one optimised build of Burn
 # with `cargo run --release`, and the end-to-end training runs at full speed.
-# Build every binary first: `cargo test` builds only the binaries of packages
-# that have integration tests, and the end-to-end tests run `infer` too.
+# Build every binary first, as the steps below use them; train's and bench's
+# tests, which run `infer` too, run this same command once more
+# (testkit::workspace_bin), a no-op after this one.
 cargo build --release --workspace --bins
 cargo test --release --workspace "$@"
 # Every parser of outside input that builds without Burn under the

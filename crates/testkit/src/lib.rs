@@ -4,12 +4,14 @@
 //! a crate's own helpers stay in its binary, and the ones several crates need
 //! live here. A dev-dependency only.
 
+mod bins;
 mod cache;
 mod command;
 mod http;
 mod own_process;
 mod server;
 
+pub use bins::workspace_bin;
 pub use cache::{cache_dir, export_python_or_skip, skip};
 pub use command::{assert_one_line_error, assert_success, run, stderr, stdout};
 pub use http::{RawResponse, raw_request};

@@ -8,8 +8,9 @@ use burn::tensor::Device;
 use serde_json::Value;
 use testkit::{ChildServer, assert_one_line_error, assert_success};
 
+/// Runs `bench` (from the same build as `infer`: see [`testkit::workspace_bin`]).
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bench"))
+    Command::new(testkit::workspace_bin("bench"))
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
@@ -168,8 +169,8 @@ fn bad_input_is_a_one_line_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--batch-size"));
 }
 
-/// `infer serve` (built beside `bench` by `cargo build --workspace`) on a
-/// freshly initialised model, on a free port; killed when dropped.
+/// `infer serve` (another package's binary, built if need be) on a freshly
+/// initialised model, on a free port; killed when dropped.
 struct Server(ChildServer);
 
 impl Server {
@@ -177,10 +178,8 @@ impl Server {
     fn start(data: &Path, run: &Path, extra: &[&str]) -> Self {
         let config = model::MlpConfig::new();
         model::save_model(run, &config, &config.init(&Device::flex())).unwrap();
-        let infer = Path::new(env!("CARGO_BIN_EXE_bench"))
-            .with_file_name(format!("infer{}", std::env::consts::EXE_SUFFIX));
         Self(ChildServer::spawn(
-            Command::new(&infer)
+            Command::new(testkit::workspace_bin("infer"))
                 .args([
                     "serve",
                     "--port",

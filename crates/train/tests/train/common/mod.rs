@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use testkit::{assert_one_line_error, assert_success, run, stderr, stdout};
+pub use testkit::{assert_one_line_error, assert_success, run, stderr, stdout, workspace_bin};
 
 /// `train` flags for affine and elastic distortions (on wgpu drawn on the
 /// device, on the CPUs on the host).
@@ -25,31 +25,23 @@ pub fn synthetic_mnist(train: usize, test: usize) -> tempfile::TempDir {
     dir
 }
 
-/// The `train` binary Cargo built for these tests.
+/// The `train` binary. Like every binary the tests run, from
+/// [`workspace_bin`]'s one build of the workspace: under `cargo test -p
+/// train` that build links this package's binaries again (Burn's features
+/// differ), so `CARGO_BIN_EXE_train` could be missing for that moment.
 pub fn train_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_train"))
+    workspace_bin("train")
 }
 
 /// The `sweep` binary, built with `train`.
 pub fn sweep_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sweep"))
+    workspace_bin("sweep")
 }
 
-/// The `infer` binary, built next to `train` by `cargo test --workspace`.
+/// The `infer` binary (`cargo test -p train` alone builds only this
+/// package's binaries; [`workspace_bin`] builds the rest).
 pub fn infer_bin() -> PathBuf {
     workspace_bin("infer")
-}
-
-/// Another package's binary (`infer`, `bench`), built next to `train` by
-/// `cargo test --workspace`.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    let path = train_bin().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` so every binary is built",
-        path.display()
-    );
-    path
 }
 
 /// A run's `test.json`, read by its owner.
