@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: simple-nn against Keras, PyTorch, NumPy and scikit-learn on this
-# machine, in one run, printed as one Markdown report (README's performance
-# section is its output).
+# machine, in one run, printed as one Markdown report (docs/performance.md's
+# CPU and GPU sections are its output).
 #
 #   bash scripts/bench.sh [--seeds 3] [--epochs 5] [--backends flex,ndarray] [--peers keras,torch,numpy,sklearn] [--out FILE]
 #   bash scripts/bench.sh speedrun [--presets configs/best.toml,configs/speedrun.toml,configs/distorted.toml] [--seeds 2]

@@ -4,9 +4,9 @@
 # HTTP server over loopback and its page in headless Chromium (served, and as a
 # static site), the exports read back by NumPy, tract, onnxruntime and
 # onnxruntime-web, the TensorBoard files by TensorBoard's reader, the fuzz
-# targets briefly; then the benchmark driver's unit tests and small forms of
-# the benchmark, of its speed-run table, of the README's table of runtimes and
-# of its committee recipe.
+# targets briefly; then the benchmark driver's unit tests, the documentation's
+# links and crate table, and small forms of the benchmark, of its speed-run
+# table, of the README's table of runtimes and of the committee recipe.
 #
 # Installs Mesa's software Vulkan driver (lavapipe), Chromium and playwright-core
 # when they are missing and this user can install Debian packages; starts a
@@ -53,6 +53,14 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR
 fi
 
+# First the quick checks. The documentation: every link and anchor in README.md and docs/ resolves,
+# the crate table of docs/workspace.md lists the workspace's members, the
+# README stays short; then the check's own tests (standard library only).
+python3 scripts/check_docs.py
+# No loop of imports between the files of a crate.
+python3 scripts/check_imports.py
+python3 -m unittest discover -s scripts -p check_docs_test.py
+
 # Release profile: the tests and the binaries share one optimised build of Burn
 # with `cargo run --release`, and the end-to-end training runs at full speed.
 # Build every binary first, as the steps below use them; train's and bench's
@@ -79,7 +87,7 @@ bash scripts/bench.sh speedrun --peers '' --seeds 1 --presets configs/default.to
 # The README's table of runtimes in a small form: a one-epoch run, 100 test
 # images through every backend, NumPy, tract, onnxruntime and onnxruntime-web.
 bash scripts/export/compare.sh --train --count 100
-# The README's committee recipe in a small form: its candidate configs, two
+# docs/experiments.md's committee recipe in a small form: its candidate configs, two
 # seeds each, two epochs of a small network, then the committee chosen on the
 # training images they all held out.
 # (The binaries built above: `cargo run -p train` would build Burn again with

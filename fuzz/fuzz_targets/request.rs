@@ -35,7 +35,7 @@ fuzz_target!(|bytes: &[u8]| {
         Err(error) => Err(error),
     };
     if let Err(error) = result {
-        assert!(error.status.is_client_error(), "{error:?}");
-        assert!(!error.message.contains('\n'), "{error:?}");
+        assert!(error.status().is_client_error(), "{error:?}");
+        assert!(!error.message().contains('\n'), "{error:?}");
     }
 });

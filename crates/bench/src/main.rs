@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use data::{Distortion, errln, outln};
+use console::{errln, outln};
+use data::Distortion;
 use model::{Backend, BackendDevice, MlpConfig};
 use serde_json::json;
 
@@ -172,7 +173,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 bail!("--dropout {dropout}: {error}");
             }
             let distortion = match augment {
-                Some(path) => config::TrainConfig::load(&path)?.augment.distortion(),
+                Some(path) => Distortion::from(&config::TrainConfig::load(&path)?.augment),
                 None => Distortion::default(),
             };
             let device = common.backend.device()?;

@@ -61,8 +61,8 @@ pub struct TrainConfig {
     pub optimizer: OptimizerSection,
     pub schedule: ScheduleSection,
     pub validation: ValidationSection,
-    /// Written to a run's config only when some distortion is on.
-    #[serde(skip_serializing_if = "AugmentSection::is_off")]
+    /// Written to a run's config only when some range is set.
+    #[serde(skip_serializing_if = "AugmentSection::is_unset")]
     pub augment: AugmentSection,
 }
 
@@ -138,9 +138,9 @@ impl TrainConfig {
             ConfigError::Parse {
                 path: path.to_path_buf(),
                 line,
-                text: data::one_line(text.lines().nth(line - 1).unwrap_or("")),
+                text: console::one_line(text.lines().nth(line - 1).unwrap_or("")),
                 // A quoted key may hold a newline, which the message repeats.
-                message: data::one_line(error.message()),
+                message: console::one_line(error.message()),
             }
         })?;
         config.validate(&path.display().to_string())?;
@@ -172,8 +172,8 @@ impl TrainConfig {
     /// a schedule's `kind` drops the keys the new kind does not take.
     pub fn set(&mut self, assignment: &str) -> Result<(), ConfigError> {
         let error = |message: String| ConfigError::Set {
-            assignment: data::one_line(assignment),
-            message: data::one_line(&message),
+            assignment: console::one_line(assignment),
+            message: console::one_line(&message),
         };
         if assignment.contains(['\n', '\r']) {
             return Err(error(

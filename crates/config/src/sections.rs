@@ -32,7 +32,7 @@ impl ValidationSection {
 }
 
 /// `[augment]`: random distortions of the training images, drawn anew for
-/// every image in every epoch (see `data::augment`). All 0, the default, is
+/// every image in every epoch (`data::Distortion` draws them). All 0, the default, is
 /// none: the tutorial.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -54,19 +54,9 @@ pub struct AugmentSection {
 }
 
 impl AugmentSection {
-    /// No distortion at all.
-    pub fn is_off(&self) -> bool {
-        self.distortion().is_identity()
-    }
-
-    pub fn distortion(&self) -> data::Distortion {
-        data::Distortion {
-            rotation: self.rotation,
-            scale: self.scale,
-            shear: self.shear,
-            translation: self.translation,
-            elastic_sigma: self.elastic_sigma,
-            elastic_alpha: self.elastic_alpha,
-        }
+    /// Every range 0, as when `[augment]` is absent: then a run's
+    /// `config.toml` leaves the section out.
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
     }
 }

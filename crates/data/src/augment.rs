@@ -43,6 +43,19 @@ pub struct Distortion {
     pub elastic_alpha: f32,
 }
 
+impl From<&config::AugmentSection> for Distortion {
+    fn from(section: &config::AugmentSection) -> Self {
+        Self {
+            rotation: section.rotation,
+            scale: section.scale,
+            shear: section.shear,
+            translation: section.translation,
+            elastic_sigma: section.elastic_sigma,
+            elastic_alpha: section.elastic_alpha,
+        }
+    }
+}
+
 impl Distortion {
     /// Whether every image comes out as it went in.
     pub fn is_identity(&self) -> bool {
@@ -271,6 +284,39 @@ pub(crate) mod tests {
         let mut image = vec![0u8; IMAGE_PIXELS];
         image[y * IMAGE_SIDE + x] = 255;
         image
+    }
+
+    /// The config's `[augment]` section becomes the same ranges; all zero, the
+    /// default, leaves images as they are, and an elastic field needs both
+    /// `elastic_alpha` and a positive `elastic_sigma`.
+    #[test]
+    fn the_config_section_gives_its_ranges() {
+        let off = Distortion::from(&config::AugmentSection::default());
+        assert!(off.is_identity());
+        let section = config::AugmentSection {
+            rotation: 10.0,
+            scale: 0.1,
+            shear: 5.0,
+            translation: 2.0,
+            elastic_alpha: 34.0,
+            elastic_sigma: 4.0,
+        };
+        let distortion = Distortion::from(&section);
+        assert_eq!(
+            (distortion.rotation, distortion.scale, distortion.shear),
+            (10.0, 0.1, 5.0)
+        );
+        assert_eq!(distortion.translation, 2.0);
+        assert_eq!(
+            (distortion.elastic_alpha, distortion.elastic_sigma),
+            (34.0, 4.0)
+        );
+        assert!(!distortion.is_identity() && distortion.is_elastic());
+        let no_sigma = config::AugmentSection {
+            elastic_alpha: 34.0,
+            ..Default::default()
+        };
+        assert!(Distortion::from(&no_sigma).is_identity());
     }
 
     fn warped(warp: &Warp, image: &[u8]) -> Vec<f32> {

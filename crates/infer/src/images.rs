@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use data::errln;
+use console::errln;
 use model::Classifier;
 
 use serde::Serialize;
@@ -101,7 +101,7 @@ fn answer_file(
             .unwrap_or(file.as_os_str())
             .to_string_lossy();
         let target = dir.join(format!("{name}.png"));
-        data::write_atomic(&target, &data::png_bytes(&digit))
+        files::write_atomic(&target, &data::png_bytes(&digit))
             .with_context(|| format!("cannot write {}", target.display()))?;
     }
     let answer = predict_images(model, &digit, device)

@@ -3,6 +3,7 @@
 //! `main.rs` only reads flags and calls it).
 //!
 //! ```text
+//! api_error   the HTTP API's one error type: its statuses, codes and log; no Burn
 //! request     parsing predict requests (JSON pixels, image bodies, multipart); no Burn
 //! prediction  the network's answer for one image, shared by every output; no Burn
 //! open_files  the limit on open files that bounds the server's connections; no Burn
@@ -22,6 +23,7 @@
 //! Everything that loads a model is behind the `model` feature (on by
 //! default); the fuzz targets build the rest without Burn.
 
+pub mod api_error;
 pub mod open_files;
 pub mod prediction;
 pub mod request;

@@ -17,7 +17,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use data::errln;
+use console::errln;
 use infer::committee::CommitteeOptions;
 use infer::digits::DigitsOptions;
 use infer::export::ExportOptions;

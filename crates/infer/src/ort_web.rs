@@ -10,8 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use data::npm::PackageFiles;
-use data::{Fetcher, errln};
+use console::errln;
+use data::Fetcher;
+use files::npm::PackageFiles;
 
 /// The package, pinned.
 pub const PACKAGE: &str = "onnxruntime-web@1.30.0";
@@ -88,7 +89,7 @@ impl OrtWeb {
                 self.npm.display()
             ))
         };
-        let packed = data::npm::pack(&self.npm, PACKAGE, self.timeout).map_err(failed)?;
+        let packed = files::npm::pack(&self.npm, PACKAGE, self.timeout).map_err(failed)?;
         files
             .extract(&packed.tarball, cache)
             .map_err(|error| failed(error.to_string()))?;

@@ -1,46 +1,16 @@
-//! What a client may send to `POST /api/predict`, and the one-line JSON error
-//! it gets back when the request is wrong.
+//! What a client may send to `POST /api/predict`, and the [`ApiError`] it
+//! gets back when the request is wrong.
 
 use std::path::Path;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
 use data::{IMAGE_PIXELS, ImageError};
 use serde::Deserialize;
 
-/// An error answer: `status` with the body `{"error": message}`.
-#[derive(Debug, PartialEq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error answer. Control characters in `message` (a JSON key from the
-    /// request can hold a newline) are escaped, so the error stays one line.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: data::one_line(&message.into()),
-        }
-    }
-
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message });
-        (self.status, Json(body)).into_response()
-    }
-}
+use crate::api_error::ApiError;
 
 /// How a predict request's body is encoded, from its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,12 +29,8 @@ const EXPECTED_TYPES: &str = "application/json with {\"pixels\": [784 numbers]},
 impl BodyKind {
     /// The body kind a `Content-Type` header names; 415 for anything else.
     pub fn of(content_type: Option<&str>) -> Result<Self, ApiError> {
-        let unsupported = |what: String| {
-            ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("{what}: send {EXPECTED_TYPES}"),
-            )
-        };
+        let unsupported =
+            |what: String| ApiError::UnsupportedMediaType(format!("{what}: send {EXPECTED_TYPES}"));
         let Some(content_type) = content_type else {
             return Err(unsupported("no Content-Type".into()));
         };
@@ -134,12 +100,12 @@ impl<'de> Deserialize<'de> for PixelList {
 /// are rounded to the nearest level.
 pub fn parse_pixels(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
     let body: PixelsBody = serde_json::from_slice(body).map_err(|error| {
-        ApiError::bad_request(format!(
+        ApiError::BadRequest(format!(
             "the body is not {{\"pixels\": [784 numbers]}}: {error}"
         ))
     })?;
     if body.pixels.count != IMAGE_PIXELS {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::BadRequest(format!(
             "pixels has {} values, expected {IMAGE_PIXELS} (28x28, row-major)",
             body.pixels.count
         )));
@@ -149,7 +115,7 @@ pub fn parse_pixels(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
         match value.as_f64() {
             Some(level) if (0.0..=255.0).contains(&level) => *pixel = level.round() as u8,
             _ => {
-                return Err(ApiError::bad_request(format!(
+                return Err(ApiError::BadRequest(format!(
                     "pixels[{index}] is {value}, expected a number from 0 to 255"
                 )));
             }
@@ -161,19 +127,16 @@ pub fn parse_pixels(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
 /// The 28x28 digit in an uploaded image file, preprocessed as `infer --image`
 /// does; `name` says which upload in errors.
 pub fn parse_image(bytes: &[u8], name: &str) -> Result<[u8; IMAGE_PIXELS], ApiError> {
-    data::decode_digit(bytes, Path::new(name)).map_err(|error| {
-        let status = match error {
-            ImageError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        ApiError::new(status, error.to_string())
+    data::decode_digit(bytes, Path::new(name)).map_err(|error| match error {
+        ImageError::TooLarge { .. } => ApiError::PayloadTooLarge(error.to_string()),
+        _ => ApiError::BadImage(error.to_string()),
     })
 }
 
 /// The bytes and a name (`upload "<file name>"`) of the first file in a
 /// multipart body. `body` is whole, already read under the server's limit.
 pub async fn first_file(content_type: &str, body: Bytes) -> Result<(Bytes, String), ApiError> {
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let bad = ApiError::BadRequest;
     let mut request = Request::builder()
         .header(CONTENT_TYPE, content_type)
         .body(Body::from(body))
@@ -200,14 +163,14 @@ pub async fn first_file(content_type: &str, body: Bytes) -> Result<(Bytes, Strin
 /// A body that is not valid multipart: 400.
 impl From<MultipartRejection> for ApiError {
     fn from(rejection: MultipartRejection) -> Self {
-        Self::bad_request(format!("bad multipart body: {}", rejection.body_text()))
+        Self::BadRequest(format!("bad multipart body: {}", rejection.body_text()))
     }
 }
 
 /// A multipart field that cannot be read: 400.
 impl From<MultipartError> for ApiError {
     fn from(error: MultipartError) -> Self {
-        Self::bad_request(format!("bad multipart body: {}", error.body_text()))
+        Self::BadRequest(format!("bad multipart body: {}", error.body_text()))
     }
 }
 
@@ -232,16 +195,16 @@ mod tests {
             Ok(BodyKind::Multipart)
         );
         let error = BodyKind::of(Some("text/plain")).unwrap_err();
-        assert_eq!(error.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(error.code(), "unsupported_media_type");
         assert!(
             error
-                .message
+                .message()
                 .starts_with("Content-Type \"text/plain\": send application/json")
         );
         assert!(
             BodyKind::of(None)
                 .unwrap_err()
-                .message
+                .message()
                 .starts_with("no Content-Type")
         );
     }
@@ -259,7 +222,11 @@ mod tests {
 
     #[test]
     fn bad_pixels_name_what_is_wrong() {
-        let message = |body: &str| parse_pixels(body.as_bytes()).unwrap_err().message;
+        let message = |body: &str| {
+            let error = parse_pixels(body.as_bytes()).unwrap_err();
+            assert_eq!(error.code(), "bad_request", "{error:?}");
+            error.message()
+        };
         assert_eq!(
             message(&pixels_json("0", 783)),
             "pixels has 783 values, expected 784 (28x28, row-major)"
@@ -298,15 +265,14 @@ mod tests {
     #[test]
     fn images_that_are_not_digits_are_unprocessable() {
         let error = parse_image(b"plain text", "the upload").unwrap_err();
-        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.code(), "bad_image");
         assert!(
-            error.message.starts_with("the upload: not an image"),
-            "{}",
-            error.message
+            error.message().starts_with("the upload: not an image"),
+            "{error:?}"
         );
         let blank = data::png_bytes(&[0; IMAGE_PIXELS]);
         let error = parse_image(&blank, "the upload").unwrap_err();
-        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(error.message.contains("blank"));
+        assert_eq!(error.code(), "bad_image");
+        assert!(error.message().contains("blank"));
     }
 }

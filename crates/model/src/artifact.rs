@@ -186,7 +186,7 @@ fn check_digest(file: &ModelFile, record: &[u8], dir: &Path) -> Result<(), Model
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    data::write_atomic(path, bytes).map_err(|error| ModelError::Write {
+    files::write_atomic(path, bytes).map_err(|error| ModelError::Write {
         path: path.to_path_buf(),
         error,
     })

@@ -153,7 +153,7 @@ impl CommitteeFile {
     pub fn write(&self, committee_dir: &Path) -> Result<(), CommitteeError> {
         let path = committee_dir.join(COMMITTEE_FILE);
         let json = serde_json::to_vec_pretty(self).expect("paths, numbers and names serialise");
-        data::write_atomic(&path, &json).map_err(|error| CommitteeError::File {
+        files::write_atomic(&path, &json).map_err(|error| CommitteeError::File {
             path,
             reason: format!("cannot write it: {error}"),
         })

@@ -18,6 +18,7 @@ pub mod host_adam;
 pub mod mlp;
 pub mod onnx;
 pub mod optimizer;
+pub mod outputs;
 pub mod step;
 
 pub use artifact::{ModelError, load_mnist_model, load_model, save_model};
@@ -35,4 +36,4 @@ pub use host_adam::{HostAdam, StepOptimizer};
 pub use mlp::{Activation, Mlp, MlpConfig};
 pub use onnx::{OnnxError, committee_onnx_bytes, onnx_bytes};
 pub use optimizer::FusedAdam;
-pub use step::{BatchLoss, StepOutput, Tally};
+pub use outputs::{BatchLoss, StepOutput, Tally};

@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::PlotError;
-use data::one_line;
+use console::one_line;
 
 /// The font family name under which the embedded DejaVu Sans is registered.
 /// It is plotters' default family too, so no text can fall back to a system font.

@@ -1,7 +1,7 @@
 //! The one error type of this crate: every message is a single line that
 //! names what is wrong with the input (or which drawing step failed).
 
-use data::one_line;
+use console::one_line;
 use thiserror::Error;
 
 /// Why a chart could not be drawn.

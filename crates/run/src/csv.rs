@@ -23,7 +23,7 @@ pub(crate) fn read_numbers(path: &Path) -> anyhow::Result<Vec<Vec<f64>>> {
                     "{}:{}: expected {columns} numbers separated by commas, got `{}`",
                     path.display(),
                     row + 2,
-                    data::one_line(line)
+                    console::one_line(line)
                 ),
             }
         })

@@ -85,7 +85,7 @@ impl RunDir {
             .with_context(|| format!("cannot remove {}", marker.display()))?;
         let old = if target.exists() {
             drop(lock(&target)?);
-            data::atomic::exchange(&self.path, &target).with_context(|| {
+            files::exchange(&self.path, &target).with_context(|| {
                 format!(
                     "cannot put {} in place of {}",
                     self.path.display(),
@@ -124,7 +124,7 @@ impl RunDir {
     /// Writes `name` inside the run directory atomically.
     pub fn write(&self, name: &str, contents: &[u8]) -> anyhow::Result<()> {
         let path = self.path.join(name);
-        data::write_atomic(&path, contents)
+        files::write_atomic(&path, contents)
             .with_context(|| format!("cannot write {}", path.display()))
     }
 

@@ -160,7 +160,7 @@ fn write_pictures(
         .map(|(file, png)| {
             let path = dir.join(file);
             let png = png.with_context(|| format!("cannot draw {}", path.display()))?;
-            data::write_atomic(&path, &png)
+            files::write_atomic(&path, &png)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             Ok(path)
         })

@@ -106,7 +106,7 @@ pub fn write_summary(
     let table = markdown(rows, failed);
     for (file, text) in [("summary.md", &table), ("summary.csv", &csv(rows))] {
         let path = dir.join(file);
-        data::write_atomic(&path, text.as_bytes())
+        files::write_atomic(&path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(table)
@@ -132,7 +132,7 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<Vec<Row>> {
                     "{}:{}: expected a name and six numbers separated by commas, got `{}`",
                     path.display(),
                     index + 2,
-                    data::one_line(line)
+                    console::one_line(line)
                 )
             })
         })

@@ -159,7 +159,7 @@ impl EpochCommitter {
             let model = self.dir.join(format!("{}-{epoch}.bpk", PARTS[0]));
             let best = self.dir.join(BEST_MODEL_FILE);
             std::fs::read(&model)
-                .and_then(|bytes| data::write_atomic(&best, &bytes))
+                .and_then(|bytes| files::write_atomic(&best, &bytes))
                 .with_context(|| {
                     format!("cannot copy {} to {}", model.display(), best.display())
                 })?;
@@ -186,7 +186,8 @@ impl EpochCommitter {
         };
         let path = self.dir.join(LATEST_FILE);
         let json = serde_json::to_vec_pretty(&latest).expect("numbers serialise");
-        data::write_atomic(&path, &json).with_context(|| format!("cannot write {}", path.display()))
+        files::write_atomic(&path, &json)
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 }
 

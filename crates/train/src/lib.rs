@@ -1,10 +1,12 @@
-//! Training the tutorial network, as a library: [`train`] is the whole
-//! `train` command (its `main.rs` only reads flags); [`sweep`] is the sweep
+//! Training the tutorial network, as a library: [`resolve`] then [`train`]
+//! are the whole `train` command (its `main.rs` reads flags and sets the
+//! environment between the two); [`sweep`] is the sweep
 //! command's grid and table; [`optim`] builds the optimizer and schedule a
 //! config asks for.
 //!
 //! ```text
-//! session      the command: config, data, run directory, fit, the run's files
+//! resolve      the config of a new run, or of the run to resume and where it stopped
+//! session      the command: data, run directory, fit, the run's files
 //! training     one fit through Burn's Learner: loaders, checkpoints, early stopping
 //! strategy     the training loop (a custom Burn strategy that never waits on metrics)
 //! metrics      the epoch's exact loss and accuracy as Burn metrics
@@ -22,6 +24,7 @@ mod guard;
 mod metrics;
 pub mod optim;
 mod progress;
+mod resolve;
 mod session;
 mod signals;
 mod stop_point;
@@ -29,4 +32,5 @@ mod strategy;
 pub mod sweep;
 mod training;
 
-pub use session::{Finished, TrainOptions, train};
+pub use resolve::{Resolved, TrainOptions, resolve};
+pub use session::{Finished, train};

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use config::Overrides;
-use data::errln;
+use console::errln;
 use train::{Finished, TrainOptions};
 
 /// Train the MNIST tutorial network (784-64-64-10, Adam, cross-entropy) with Burn.
@@ -41,7 +41,6 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    model::flush_denormals_to_zero();
     let cli = Cli::parse();
     let options = TrainOptions {
         dashboard: !cli.plain && std::io::stdout().is_terminal(),
@@ -50,7 +49,21 @@ fn main() -> ExitCode {
         overwrite: cli.overwrite,
         resume: cli.resume,
     };
-    match train::train(&options) {
+    let resolved = match train::resolve(&options) {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            errln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Burn builds a resumed optimizer state on its default device first: make
+    // that the run's backend rather than the first one compiled in (wgpu).
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: no other thread runs yet; the first (Rayon's pool) starts below.
+        unsafe { std::env::set_var("BURN_DEVICE", resolved.config.backend.to_string()) };
+    }
+    model::flush_denormals_to_zero();
+    match train::train(resolved, &options) {
         Ok(Finished::Trained { .. }) => ExitCode::SUCCESS,
         Ok(Finished::Interrupted { signal }) => ExitCode::from(128 + signal as u8),
         Err(error) => {

@@ -1,38 +1,26 @@
-//! The `train` command as a library function: resolve the config (or the
-//! run to resume), load MNIST, claim the run directory, train, and write
-//! what the run produced (the model, `metrics.csv`, `grad_norms.csv`,
-//! `test.json`, the pictures), saying on stdout what it does.
+//! The `train` command as a library function, one named step after the
+//! other: open the data, claim the run directory, say what will run, launch
+//! training, then write what the run produced (the model, `metrics.csv`,
+//! `grad_norms.csv`, `test.json`, the pictures). The config was resolved
+//! before ([`crate::resolve`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::bail;
 use burn::train::Interrupter;
-use config::{Overrides, TrainConfig};
-use data::{errln, outln};
-use model::BackendDevice;
+use config::TrainConfig;
+use console::{errln, outln};
+use data::{Located, Mnist, MnistSplit};
+use model::{BackendDevice, MlpConfig};
 use run::{EpochMetrics, GradNorms, RunDir, TestSummary, plots};
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Latest};
+use crate::guard::Chance;
+use crate::resolve::{Resolved, Resumed, TrainOptions};
 use crate::signals::{self, SignalWatch};
-use crate::stop_point;
-use crate::training::{self, Ending, Fit};
-
-/// What to train, as the `train` command's flags say it.
-#[derive(Clone, Debug, Default)]
-pub struct TrainOptions {
-    /// A TOML config; without it, the tutorial's values (configs/default.toml).
-    pub config: Option<PathBuf>,
-    /// The flags that override config keys (`--epochs`, `--set KEY=VALUE`...).
-    pub overrides: Overrides,
-    /// Replace an earlier run of the same name instead of numbering a new one.
-    pub overwrite: bool,
-    /// Continue this interrupted run from its last checkpoint, with the config
-    /// it was started with (`overrides` may give only the data directory).
-    pub resume: Option<PathBuf>,
-    /// Burn's terminal dashboard; otherwise one line per epoch.
-    pub dashboard: bool,
-}
+use crate::stop_point::{self, StopPoint};
+use crate::training::{self, Ending, Evaluated, Fit, Outcome};
 
 /// How a run that did not fail ended.
 #[derive(Debug)]
@@ -43,100 +31,113 @@ pub enum Finished {
     Interrupted { signal: i32 },
 }
 
-/// Trains as `options` say. Sets `BURN_DEVICE` to the run's backend when
-/// unset: call it before the program starts threads that read the
-/// environment.
-pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
-    let (config, resume) = match &options.resume {
-        Some(run_dir) => {
-            // Locked first: a second process resuming the run is turned away
-            // before it reads (or tidies) the checkpoint the first is writing.
-            let run = RunDir::open(run_dir)?;
-            let mut config = run::read_config(run_dir)?;
-            config.apply(&options.overrides)?;
-            // The last committed epoch and, inside the next one, a stop
-            // point; a run stopped in its first epoch has only the latter.
-            let has_latest = run_dir
-                .join(checkpoint::CHECKPOINT_DIR)
-                .join(checkpoint::LATEST_FILE)
-                .exists();
-            let latest = match has_latest {
-                true => Some(checkpoint::read_latest(run_dir)?),
-                false => None,
-            };
-            let stopped = stop_point::read(run_dir, latest.as_ref().map_or(0, |l| l.epoch))?;
-            if latest.is_none() && stopped.is_none() {
-                // Says that no epoch finished and what to do.
-                checkpoint::read_latest(run_dir)?;
-            }
-            let network = model::MlpConfig::from_section(
-                &config.model,
-                data::IMAGE_PIXELS,
-                data::NUM_CLASSES,
-            );
-            if let Some(latest) = &latest {
-                latest.check_architecture(&network.describe(), run_dir)?;
-            }
-            if let Some(point) = &stopped {
-                stop_point::check_architecture(point, &network.describe(), run_dir)?;
-            }
-            if let Some(latest) = latest.as_ref().filter(|l| l.epoch >= config.epochs) {
-                // Every epoch trained: done, unless the final save did not
-                // finish (a full disk, a kill), which the resume then redoes
-                // from the last checkpoint without training.
-                let saved = model::artifact::check_saved(run_dir)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|_| TestSummary::read(run_dir));
-                match saved {
-                    Ok(_) => bail!(
-                        "{} finished all {} epochs already: nothing to resume",
-                        run_dir.display(),
-                        config.epochs
-                    ),
-                    Err(error) => outln!(
-                        "the final save of {} is incomplete ({error:#}): saving it again from \
-                         the checkpoint of epoch {}",
-                        run_dir.display(),
-                        latest.epoch
-                    ),
-                }
-            }
-            (config, Some((run, latest, stopped)))
-        }
-        None => {
-            let mut config = match &options.config {
-                Some(path) => TrainConfig::load(path)?,
-                None => TrainConfig::default(),
-            };
-            config.apply(&options.overrides)?;
-            (config, None)
-        }
-    };
-    // Burn builds a resumed optimizer state on its default device first: make
-    // that the run's backend rather than the first one compiled in (wgpu).
-    // SAFETY: no other thread runs yet.
-    if std::env::var_os("BURN_DEVICE").is_none() {
-        unsafe { std::env::set_var("BURN_DEVICE", config.backend.to_string()) };
-    }
+/// Trains the run `resolved` describes (see [`crate::resolve`]), with the
+/// dashboard and `--overwrite` of `options`.
+pub fn train(resolved: Resolved, options: &TrainOptions) -> anyhow::Result<Finished> {
+    let Resolved {
+        config,
+        network,
+        resumed,
+    } = resolved;
     // The device first: a missing GPU should fail before any download.
     let device = config.backend.device()?;
     let (mnist, located) = data::load_mnist(config.data_dir.as_deref())?;
-    let model_config =
-        model::MlpConfig::from_section(&config.model, data::IMAGE_PIXELS, data::NUM_CLASSES);
-    check_fits(&config, &model_config, mnist.train.len())?;
-    let (mut run, resume, stopped) = match resume {
-        Some((run, latest, stopped)) => (run, latest, stopped),
-        None => {
-            let run = RunDir::create(&config.artifacts, &config.run_name, options.overwrite)?;
-            run.write_config(&config)?;
-            (run, None, None)
-        }
-    };
+    check_fits(&config, &network, mnist.train.len())?;
+    let Resumed {
+        mut run,
+        latest,
+        stopped,
+    } = claim_run(resumed, &config, options.overwrite)?;
+    announce(&config, &network, &mnist, &located, &run)?;
+    announce_resume(&config, latest.as_ref(), stopped.as_ref());
 
+    let hint = resume_hint(run.path());
+    let interrupter = Interrupter::new();
+    let watch = SignalWatch::start(interrupter.clone(), hint.clone())?;
+    let test = Arc::new(mnist.test);
+    let Outcome {
+        epochs,
+        ending,
+        chance,
+    } = training::fit(Fit {
+        config: &config,
+        network: &network,
+        train: Arc::new(mnist.train),
+        test: Arc::clone(&test),
+        device: &device,
+        run: &run,
+        dashboard: options.dashboard,
+        resume: latest.as_ref(),
+        stopped: stopped.as_ref(),
+        interrupter,
+        watch: &watch,
+    })?;
+    if options.dashboard {
+        // The dashboard's screen is gone; leave the epochs in the scrollback.
+        for epoch in &epochs {
+            outln!("{}", epoch.line(config.epochs));
+        }
+    }
+    let evaluated = match ending {
+        Ending::Finished(evaluated) => evaluated,
+        Ending::Interrupted { signal } => {
+            errln!(
+                "training interrupted by {} during epoch {} of {}. {}",
+                signals::name(signal),
+                epochs.len() + 1,
+                config.epochs,
+                kept(run.path(), &hint)
+            );
+            return Ok(Finished::Interrupted { signal });
+        }
+        Ending::Diverged(divergence) => bail!(
+            "training diverged: {divergence} (learning rate {:e}); lower \
+             optimizer.learning_rate. {}",
+            config.optimizer.learning_rate(),
+            kept(run.path(), &hint)
+        ),
+    };
+    let saved = write_outputs(&config, &network, &mut run, &epochs, &evaluated, &test)?;
+    report(&config, &run, &epochs, &chance, &evaluated, &saved.pictures);
+    Ok(Finished::Trained {
+        run: run.path().to_path_buf(),
+        summary: saved.summary,
+    })
+}
+
+/// The run directory: the resumed run's, or a new one (numbered, or
+/// replacing an earlier run of the name with `overwrite`) holding the
+/// resolved config.
+fn claim_run(
+    resumed: Option<Resumed>,
+    config: &TrainConfig,
+    overwrite: bool,
+) -> anyhow::Result<Resumed> {
+    if let Some(resumed) = resumed {
+        return Ok(resumed);
+    }
+    let run = RunDir::create(&config.artifacts, &config.run_name, overwrite)?;
+    run.write_config(config)?;
+    Ok(Resumed {
+        run,
+        latest: None,
+        stopped: None,
+    })
+}
+
+/// Says what will train on what data, where it goes, and, for a distorted
+/// run, draws what the network will see.
+fn announce(
+    config: &TrainConfig,
+    network: &MlpConfig,
+    mnist: &Mnist,
+    located: &Located,
+    run: &RunDir,
+) -> anyhow::Result<()> {
     outln!(
         "network {} ({} parameters), {}, {} epochs of batch {}, backend {}, seed {}",
-        model_config.describe(),
-        model_config.num_params(),
+        network.describe(),
+        network.num_params(),
         config.describe_training(),
         config.epochs,
         config.batch_size,
@@ -151,101 +152,65 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         located.source
     );
     outln!("run directory: {}", run.path().display());
-    if !config.augment.is_off() {
-        let picture = plots::write_augmentation_plot(
-            run.path(),
-            &mnist.train,
-            &config.augment.distortion(),
-            config.seed,
-        )?;
+    let distortion = data::Distortion::from(&config.augment);
+    if !distortion.is_identity() {
+        let picture =
+            plots::write_augmentation_plot(run.path(), &mnist.train, &distortion, config.seed)?;
         outln!(
             "augmentation: {} shows what the network sees",
             picture.display()
         );
     }
-    if let Some(point) = &stopped {
+    Ok(())
+}
+
+/// Where a resumed run picks up.
+fn announce_resume(config: &TrainConfig, latest: Option<&Latest>, stopped: Option<&StopPoint>) {
+    if let Some(point) = stopped {
         outln!(
             "resuming in epoch {} of {} after batch {}",
             point.epoch,
             config.epochs,
             point.trained.batches
         );
-    } else if let Some(latest) = resume
-        .as_ref()
-        .filter(|latest| latest.epoch < config.epochs)
-    {
+    } else if let Some(latest) = latest.filter(|latest| latest.epoch < config.epochs) {
         outln!("resuming after epoch {} of {}", latest.epoch, config.epochs);
     }
+}
 
-    let dashboard = options.dashboard;
-    let resume_hint = resume_hint(run.path());
-    let interrupter = Interrupter::new();
-    let watch = SignalWatch::start(interrupter.clone(), resume_hint.clone())?;
-    let test_split = Arc::new(mnist.test);
-    let outcome = training::fit(Fit {
-        config: &config,
-        train: Arc::new(mnist.train),
-        test: Arc::clone(&test_split),
-        device: &device,
-        run: &run,
-        dashboard,
-        resume: resume.as_ref(),
-        stopped: stopped.as_ref(),
-        interrupter,
-        watch: &watch,
-    })?;
+/// What [`write_outputs`] wrote.
+struct Saved {
+    summary: TestSummary,
+    /// The pictures' file names in the run's plots directory.
+    pictures: Vec<String>,
+}
 
-    if dashboard {
-        // The dashboard's screen is gone; leave the epochs in the scrollback.
-        for epoch in &outcome.epochs {
-            outln!("{}", epoch.line(config.epochs));
-        }
-    }
-    let (model, test, stopped_early, best_epoch) = match outcome.ending {
-        Ending::Finished {
-            model,
-            test,
-            stopped_early,
-            best_epoch,
-        } => (model, test, stopped_early, best_epoch),
-        Ending::Interrupted { signal } => {
-            errln!(
-                "training interrupted by {} during epoch {} of {}. {}",
-                signals::name(signal),
-                outcome.epochs.len() + 1,
-                config.epochs,
-                kept(run.path(), &resume_hint)
-            );
-            return Ok(Finished::Interrupted { signal });
-        }
-        Ending::Diverged(divergence) => {
-            bail!(
-                "training diverged: {divergence} (learning rate {:e}); lower \
-                 optimizer.learning_rate. {}",
-                config.optimizer.learning_rate(),
-                kept(run.path(), &resume_hint)
-            );
-        }
-    };
-    model::save_model(run.path(), &outcome.model_config, &model)?;
-    EpochMetrics::write_csv(&run, &outcome.epochs)?;
+/// Writes the run's results: the model, `metrics.csv`, `grad_norms.csv`
+/// (when recorded), `test.json` and the pictures, then completes the run
+/// directory (a run built to replace an earlier one takes its place now).
+fn write_outputs(
+    config: &TrainConfig,
+    network: &MlpConfig,
+    run: &mut RunDir,
+    epochs: &[EpochMetrics],
+    evaluated: &Evaluated,
+    test_split: &MnistSplit,
+) -> anyhow::Result<Saved> {
+    model::save_model(run.path(), network, &evaluated.model)?;
+    EpochMetrics::write_csv(run, epochs)?;
     if config.grad_norms {
-        GradNorms::write(&run, &outcome.epochs)?;
+        GradNorms::write(run, epochs)?;
     }
-    let test = &test;
+    let test = &evaluated.test;
     let summary = TestSummary {
         backend: config.backend.to_string(),
-        best_epoch,
-        best_valid_accuracy: outcome
-            .epochs
-            .iter()
-            .map(|e| e.valid_accuracy)
-            .reduce(f64::max),
+        best_epoch: evaluated.best_epoch,
+        best_valid_accuracy: epochs.iter().map(|e| e.valid_accuracy).reduce(f64::max),
         correct: test.correct,
-        epochs_completed: outcome.epochs.len(),
-        parameters: outcome.model_config.num_params(),
-        seconds_per_epoch: outcome.epochs.iter().map(|e| e.seconds).collect(),
-        stopped_early: stopped_early.clone(),
+        epochs_completed: epochs.len(),
+        parameters: network.num_params(),
+        seconds_per_epoch: epochs.iter().map(|e| e.seconds).collect(),
+        stopped_early: evaluated.stopped_early.as_ref().map(ToString::to_string),
         test_accuracy: test.accuracy(),
         test_images: test.count,
         test_loss: test.loss,
@@ -256,22 +221,41 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         }
         .into(),
     };
-    summary.write(&run)?;
+    summary.write(run)?;
+    let pictures = plots::write_run_plots(run.path(), test, test_split)?
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    run.finish()?;
+    Ok(Saved { summary, pictures })
+}
 
-    if let Some(reason) = &stopped_early {
+/// Says how training ended, which weights were kept, the test result, where
+/// everything went, and warns when the network learned nothing.
+fn report(
+    config: &TrainConfig,
+    run: &RunDir,
+    epochs: &[EpochMetrics],
+    chance: &Chance,
+    evaluated: &Evaluated,
+    pictures: &[String],
+) {
+    if let Some(reason) = &evaluated.stopped_early {
         outln!(
             "training stopped after epoch {} of {} ({reason})",
-            outcome.epochs.len(),
+            epochs.len(),
             config.epochs
         );
     }
-    if let Some(best) = outcome.epochs.iter().find(|e| Some(e.epoch) == best_epoch) {
+    let best_epoch = evaluated.best_epoch;
+    if let Some(best) = epochs.iter().find(|e| Some(e.epoch) == best_epoch) {
         outln!(
             "kept the weights of epoch {}, the lowest validation loss ({:.4})",
             best.epoch,
             best.valid_loss
         );
     }
+    let test = &evaluated.test;
     outln!(
         "test loss: {:.4} - test accuracy: {:.4} ({} of {} test images)",
         test.loss,
@@ -279,17 +263,10 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         test.correct,
         test.count
     );
-    let pictures = plots::write_run_plots(run.path(), test, &test_split)?;
-    let names: Vec<String> = pictures
-        .iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
-    // Complete: a run built to replace an earlier one (--overwrite) takes its place now.
-    run.finish()?;
     outln!(
         "plots: {}/{{{}}}",
         run.path().join(plots::PLOTS_DIR).display(),
-        names.join(",")
+        pictures.join(",")
     );
     outln!(
         "saved {}; read it with: cargo run --release -p infer -- --run {}",
@@ -297,34 +274,29 @@ pub fn train(options: &TrainOptions) -> anyhow::Result<Finished> {
         run.path().display()
     );
     // The kept model's validation accuracy: the best epoch's or the last's.
-    let kept_epoch = outcome
-        .epochs
+    let kept_epoch = epochs
         .iter()
         .rev()
         .find(|e| best_epoch.is_none_or(|best| e.epoch == best));
-    if let Some(epoch) = kept_epoch.filter(|e| !outcome.chance.beaten_by(e.valid_accuracy)) {
+    if let Some(epoch) = kept_epoch.filter(|e| !chance.beaten_by(e.valid_accuracy)) {
         errln!(
             "warning: the model is no better than chance: validation accuracy {:.2}% against \
              {:.2}% for always answering the most common digit. The network learned nothing; \
              try a lower optimizer.learning_rate (this run: {:e}) or check the data.",
             100.0 * epoch.valid_accuracy,
-            100.0 * outcome.chance.accuracy,
+            100.0 * chance.accuracy,
             config.optimizer.learning_rate()
         );
     }
-    Ok(Finished::Trained {
-        run: run.path().to_path_buf(),
-        summary,
-    })
 }
 
 /// Refuses, before anything is allocated or created, a batch larger than the
 /// training set and a network whose training state would not fit in the
-/// memory this machine has available ([`model::MlpConfig::training_bytes`]
+/// memory this machine has available ([`MlpConfig::training_bytes`]
 /// against `MemAvailable`; not checked where the system does not say).
 fn check_fits(
     config: &TrainConfig,
-    model_config: &model::MlpConfig,
+    network: &MlpConfig,
     train_images: usize,
 ) -> anyhow::Result<()> {
     if config.batch_size > train_images {
@@ -333,15 +305,15 @@ fn check_fits(
             config.batch_size
         );
     }
-    let needed = model_config.training_bytes(config.batch_size);
+    let needed = network.training_bytes(config.batch_size);
     if let Some(available) = available_memory()
         && needed > available
     {
         bail!(
             "the network {} ({} parameters) at batch {} needs about {:.1} GiB to train, more \
              than the {:.1} GiB of memory available; shrink model.hidden or batch_size",
-            model_config.describe(),
-            model_config.num_params(),
+            network.describe(),
+            network.num_params(),
             config.batch_size,
             needed as f64 / GIB,
             available as f64 / GIB

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use burn::train::Interrupter;
-use data::errln;
+use console::errln;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -121,7 +121,7 @@ fn restore_terminal() {
             libc::tcsetattr(*fd, libc::TCSANOW, cooked);
         }
         let _ = write!(
-            data::console::stderr(),
+            console::stderr(),
             "\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?1049l\x1b[?25h"
         );
     }

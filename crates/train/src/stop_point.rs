@@ -29,7 +29,7 @@ use burn::lr_scheduler::LrSchedulerRecord;
 use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
 use burn::train::checkpoint::Checkpoint;
-use data::errln;
+use console::errln;
 use model::artifact::FileDigest;
 use serde::{Deserialize, Serialize};
 
@@ -119,7 +119,7 @@ pub fn save(
         let name = file_name(epoch, trained.batches, part);
         let path = dir.join(&name);
         let bytes = bytes.map_err(|error| anyhow::anyhow!("cannot encode {name}: {error}"))?;
-        data::write_atomic(&path, &bytes)
+        files::write_atomic(&path, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
         files.insert(name, FileDigest::of(&bytes));
     }
@@ -131,7 +131,8 @@ pub fn save(
     };
     let path = dir.join(STOPPED_FILE);
     let json = serde_json::to_vec_pretty(&point).expect("numbers serialise");
-    data::write_atomic(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    files::write_atomic(&path, &json)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     remove_others(&dir, Some(&point));
     Ok(point)
 }

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use burn::data::dataloader::Progress;
+use burn::data::dataloader::{DataLoaderIterator, Progress};
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
@@ -40,6 +40,7 @@ use burn::train::{
     SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainLoader, TrainStep,
     TrainingComponents, TrainingItem, ValidLoader,
 };
+use data::MnistBatch;
 use model::{Mlp, StepOptimizer, StepOutput, Tally};
 
 use crate::guard::{LossGuard, Split};
@@ -328,15 +329,9 @@ impl FreeRunning {
         interrupter: &Interrupter,
         host: &Device,
     ) -> (Trainee, Trained) {
-        let Trainee {
-            mut model,
-            mut optimizer,
-            mut scheduler,
-        } = trainee;
         let mut batches = loader.iter();
         let mut pending = Pending::new(Split::Train, epoch);
         let mut iteration = 0;
-        let mut lr = None;
         if resumed.batches > 0 {
             // The epoch's order is a function of (seed, epoch): its first
             // batches are the ones trained before the stop.
@@ -367,45 +362,35 @@ impl FreeRunning {
             pending.trained = resumed;
             iteration = resumed.batches;
         }
-        let mut report = |pending: &mut Pending,
-                          progress: Progress,
-                          iteration: usize,
-                          lr: Option<ModuleLearningRate>| {
+        let step = |(mut trainee, _): (Trainee, Option<ModuleLearningRate>), batch| {
+            let rate = trainee.scheduler.step();
+            let output = TrainStep::step(&trainee.model, batch);
+            // Moved into the optimizer: its parameters have no other owner.
+            trainee.model = trainee
+                .optimizer
+                .step(trainee.model, rate.clone(), output.grads);
+            ((trainee, Some(rate)), output.item)
+        };
+        let report = |(_, lr): &(Trainee, Option<ModuleLearningRate>),
+                      pending: &mut Pending,
+                      progress: Progress,
+                      iteration: usize| {
             let base = lr.as_ref().map(ModuleLearningRate::base);
             if let Some(item) = pending.take(&self.guard, host, Some((&self.tensorboard, base))) {
-                let item = TrainingItem::new(item, progress, Some(iteration), lr);
+                let item = TrainingItem::new(item, progress, Some(iteration), lr.clone());
                 interrupter
                     .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
             }
         };
-        while let Some(batch) = batches.next() {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(error) => {
-                    interrupter.fail(error);
-                    break;
-                }
-            };
-            iteration += 1;
-            let rate = scheduler.step();
-            let output = TrainStep::step(&model, batch);
-            // Moved into the optimizer: its parameters have no other owner.
-            model = optimizer.step(model, rate.clone(), output.grads);
-            lr = Some(rate);
-            pending.outputs.push(output.item);
-            if pending.due() {
-                report(&mut pending, batches.progress(), iteration, lr.clone());
-            }
-            if interrupter.should_stop() {
-                break;
-            }
-        }
-        report(&mut pending, batches.progress(), iteration, lr);
-        let trainee = Trainee {
-            model,
-            optimizer,
-            scheduler,
-        };
+        let (trainee, _) = run_batches(
+            (trainee, None),
+            &mut *batches,
+            &mut pending,
+            iteration,
+            interrupter,
+            step,
+            report,
+        );
         (trainee, pending.trained)
     }
 
@@ -419,33 +404,62 @@ impl FreeRunning {
         host: &Device,
     ) {
         let model = model.valid();
-        let mut batches = loader.iter();
         let mut pending = Pending::new(Split::Valid, epoch);
-        let mut iteration = 0;
-        let mut report = |pending: &mut Pending, progress: Progress, iteration: usize| {
+        let step = |(), batch| ((), InferenceStep::step(&model, batch));
+        let report = |(): &(), pending: &mut Pending, progress: Progress, iteration: usize| {
             if let Some(item) = pending.take(&self.guard, host, None) {
                 let item = TrainingItem::new(item, progress, Some(iteration), None);
                 interrupter
                     .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
             }
         };
-        while let Some(batch) = batches.next() {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(error) => {
-                    interrupter.fail(error);
-                    break;
-                }
-            };
-            iteration += 1;
-            pending.outputs.push(InferenceStep::step(&model, batch));
-            if pending.due() {
-                report(&mut pending, batches.progress(), iteration);
-            }
-            if interrupter.should_stop() {
+        run_batches(
+            (),
+            &mut *loader.iter(),
+            &mut pending,
+            0,
+            interrupter,
+            step,
+            report,
+        );
+    }
+}
+
+/// One split's pass over its batches, the same for training and validation:
+/// each batch goes through `step`, which takes the pass's `state` (the
+/// trainee, while training) and gives it back with the batch's output; the
+/// outputs pending are handed to `report` about ten times a second
+/// ([`REPORT_INTERVAL`]) and once at the end. A loader error fails the run
+/// and ends the pass, as does the interrupter. `iteration` counts the
+/// batches run before this pass (a resumed epoch's).
+fn run_batches<S>(
+    mut state: S,
+    batches: &mut (dyn DataLoaderIterator<MnistBatch> + '_),
+    pending: &mut Pending,
+    mut iteration: usize,
+    interrupter: &Interrupter,
+    mut step: impl FnMut(S, MnistBatch) -> (S, StepOutput),
+    mut report: impl FnMut(&S, &mut Pending, Progress, usize),
+) -> S {
+    while let Some(batch) = batches.next() {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                interrupter.fail(error);
                 break;
             }
+        };
+        iteration += 1;
+        let output;
+        (state, output) = step(state, batch);
+        pending.outputs.push(output);
+        if pending.due() {
+            report(&state, pending, batches.progress(), iteration);
         }
-        report(&mut pending, batches.progress(), iteration);
+        if interrupter.should_stop() {
+            break;
+        }
     }
+    report(&state, pending, batches.progress(), iteration);
+    state
 }

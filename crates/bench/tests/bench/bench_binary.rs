@@ -69,7 +69,7 @@ fn profile_splits_every_step_of_each_epoch() {
 }
 
 /// `--augment` distorts the training images as the config's `[augment]`
-/// says (here the distorted preset's, which the README's profile uses).
+/// says (here the distorted preset's, which the profiles in docs/ use).
 #[test]
 fn profile_distorts_with_a_configs_augment_section() {
     let data = synthetic(40, 10);
@@ -233,7 +233,8 @@ fn load_counts_every_request_against_a_real_server() {
     }
 }
 
-/// The soak's short form (the README's figures come from three minutes):
+/// The soak's short form (the figures in docs/inference.md come from three
+/// minutes):
 /// the server's timeouts at 1 s so that the slow client's requests end.
 #[test]
 fn a_short_soak_gets_every_answer_it_is_owed_and_reports_memory() {

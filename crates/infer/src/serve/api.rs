@@ -1,8 +1,9 @@
 //! The routes: the page's files (with, when onnxruntime-web is at hand, the
 //! model as ONNX and onnxruntime-web's files, so the page can also run the
 //! model in the browser) and the JSON API. Every error, including
-//! unknown paths, wrong methods, oversized bodies and timeouts, is answered
-//! with `{"error": "..."}` and a 4xx (or 5xx) status.
+//! unknown paths, wrong methods, oversized bodies and timeouts, is an
+//! [`ApiError`], answered with `{"error": "...", "code": "..."}` and a 4xx
+//! (or 5xx) status; an internal one is logged by [`log_internal_errors`].
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -19,21 +20,23 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use burn::tensor::{Device, TensorReadError};
+use burn::tensor::Device;
 use data::MnistSplit;
 use model::Backend;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinError;
 
-use super::MAX_BODY_BYTES;
+use crate::api_error::{ApiError, log_internal_errors};
 use crate::loaded::{LoadedModel, Reader};
 use crate::ort_web;
 use crate::page::{ASSETS, MODEL_FILE, ModelDescription, ORT_DIR, PageConfig};
 use crate::predict::predict_images;
 use crate::prediction::Prediction;
-use crate::request::{ApiError, BodyKind, first_file, parse_image, parse_pixels};
+use crate::request::{BodyKind, first_file, parse_image, parse_pixels};
+
+/// Largest request body accepted, in bytes: a phone photo fits, a flood does not.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Most sample digits one `/api/samples` request may ask for.
 const MAX_SAMPLES: usize = 32;
@@ -45,8 +48,8 @@ pub struct AppState {
     device: Device,
     /// `GET /api/model`'s answer, fixed at start.
     description: ModelDescription,
-    /// The test set, or why it could not be loaded.
-    test: Result<Arc<MnistSplit>, String>,
+    /// The test set, when it could be loaded (why not is logged at start).
+    test: Option<Arc<MnistSplit>>,
     /// The model as ONNX, which the page runs in the browser.
     onnx: Bytes,
     /// onnxruntime-web's files (see [`ort_web`]), once found: until then the
@@ -60,7 +63,7 @@ impl AppState {
     pub fn new(
         loaded: LoadedModel,
         backend: Backend,
-        test: Result<Arc<MnistSplit>, String>,
+        test: Option<Arc<MnistSplit>>,
     ) -> anyhow::Result<Self> {
         let onnx = crate::export::onnx_bytes(&loaded.model, &loaded.run_dir)?;
         Ok(Self {
@@ -98,45 +101,22 @@ impl AppState {
 
     /// The test set; 503 when the server started without one.
     fn test(&self) -> Result<Arc<MnistSplit>, ApiError> {
-        self.test.clone().map_err(|reason| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the server has no test set: {reason}"),
-            )
-        })
+        self.test.clone().ok_or(ApiError::NoTestSet)
     }
 }
 
-/// A tensor that cannot be read back from the device: 500.
-impl From<TensorReadError> for ApiError {
-    fn from(error: TensorReadError) -> Self {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot read the prediction back from the device: {error}"),
-        )
-    }
-}
-
-/// Work moved off the I/O threads that panicked or was cancelled: 500.
-impl From<JoinError> for ApiError {
-    fn from(error: JoinError) -> Self {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the prediction failed: {error}"),
-        )
-    }
-}
-
-/// A body that cannot be read (too long, or cut off): the rejection's status.
+/// A body that cannot be read: 413 when it runs past the limit, else 400
+/// (cut off, or not valid chunked encoding).
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
-        ApiError::new(
-            rejection.status(),
-            format!(
-                "cannot read the body (at most {MAX_BODY_BYTES} bytes): {}",
-                rejection.body_text()
-            ),
-        )
+        let message = format!(
+            "cannot read the body (at most {MAX_BODY_BYTES} bytes): {}",
+            rejection.body_text()
+        );
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(message),
+            _ => ApiError::BadRequest(message),
+        }
     }
 }
 
@@ -178,14 +158,11 @@ impl Slots {
         Arc::clone(&self.semaphore)
             .try_acquire_owned()
             .map_err(|_| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "the server is at its limit of {} predictions in flight \
-                         (--max-in-flight); try again shortly",
-                        self.max
-                    ),
-                )
+                ApiError::Busy(format!(
+                    "the server is at its limit of {} predictions in flight (--max-in-flight); \
+                     try again shortly",
+                    self.max
+                ))
             })
     }
 }
@@ -216,6 +193,7 @@ pub fn router(state: Arc<AppState>, limits: RequestLimits) -> Router {
         .layer(Extension(Slots::new(limits.max_in_flight)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(limits.timeout, time_limit))
+        .layer(middleware::from_fn(log_internal_errors))
         .with_state(state)
 }
 
@@ -243,22 +221,17 @@ async fn ort_file(
 ) -> Result<Response, ApiError> {
     let ort_dir = in_browser(&state)?;
     if !ort_web::FILES.iter().any(|(name, _)| *name == file) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no such path: /{ORT_DIR}/{file}"),
-        ));
+        return Err(ApiError::NotFound(format!(
+            "no such path: /{ORT_DIR}/{file}"
+        )));
     }
     let path = ort_dir.join(&file);
     let read = {
         let path = path.clone();
         tokio::task::spawn_blocking(move || std::fs::read(path)).await?
     };
-    let bytes = read.map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot read {}: {error}", path.display()),
-        )
-    })?;
+    let bytes = read
+        .map_err(|error| ApiError::Internal(format!("cannot read {}: {error}", path.display())))?;
     // WebAssembly compiles while it streams in only when served as such.
     let kind = if file.ends_with(".wasm") {
         "application/wasm"
@@ -272,9 +245,8 @@ async fn ort_file(
 /// the server only.
 fn in_browser(state: &AppState) -> Result<&PathBuf, ApiError> {
     state.ort_dir.get().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "this server runs the model itself only: onnxruntime-web was not found",
+        ApiError::NotFound(
+            "this server runs the model itself only: onnxruntime-web was not found".into(),
         )
     })
 }
@@ -288,31 +260,25 @@ async fn describe_model(State(state): State<Arc<AppState>>) -> Json<ModelDescrip
 }
 
 async fn not_found(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("no such path: {}", request.uri().path()),
-    )
+    ApiError::NotFound(format!("no such path: {}", request.uri().path()))
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "{} is not allowed on {}",
-            request.method(),
-            request.uri().path()
-        ),
-    )
+    ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}",
+        request.method(),
+        request.uri().path()
+    ))
 }
 
 /// Answers 408 when a request, reading its body included, runs past `timeout`.
 async fn time_limit(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("the request took longer than {} s", timeout.as_secs()),
-        )
+        Err(_) => ApiError::Timeout(format!(
+            "the request took longer than {} s",
+            timeout.as_secs()
+        ))
         .into_response(),
     }
 }
@@ -343,10 +309,9 @@ async fn predict(
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     if let Some(length) = declared.filter(|&length| length > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is {length} bytes, over the {MAX_BODY_BYTES}-byte limit"),
-        ));
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the body is {length} bytes, over the {MAX_BODY_BYTES}-byte limit"
+        )));
     }
     let body = Bytes::from_request(request, &()).await?;
     let (bytes, name) = match kind {
@@ -405,20 +370,16 @@ async fn samples(
 ) -> Result<Json<Samples>, ApiError> {
     let slot = slots.take()?;
     let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "count must be a whole number from 1 to {MAX_SAMPLES}: {}",
-                rejection.body_text()
-            ),
-        )
+        ApiError::BadRequest(format!(
+            "count must be a whole number from 1 to {MAX_SAMPLES}: {}",
+            rejection.body_text()
+        ))
     })?;
     let count = query.count.unwrap_or(8);
     if !(1..=MAX_SAMPLES).contains(&count) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("count is {count}, expected 1 to {MAX_SAMPLES}"),
-        ));
+        return Err(ApiError::BadRequest(format!(
+            "count is {count}, expected 1 to {MAX_SAMPLES}"
+        )));
     }
     let test = state.test()?;
     let samples = tokio::task::spawn_blocking(move || {

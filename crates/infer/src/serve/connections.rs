@@ -20,11 +20,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::request::ApiError;
+use crate::api_error::ApiError;
 use axum::Router;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use data::errln;
+use console::errln;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -121,7 +120,7 @@ pub async fn serve(
         } else if let Ok(permit) = Arc::clone(&refusals).try_acquire_owned() {
             let message = refusal.clone();
             let service = service_fn(move |_request| {
-                let answer = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message.clone());
+                let answer = ApiError::Busy(message.clone());
                 async move { Ok::<_, Infallible>(answer.into_response()) }
             });
             let connection = graceful.watch(refusing.serve_connection(io, service));

@@ -24,15 +24,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use data::{errln, outln};
+use console::{errln, outln};
 
 use crate::loaded::ModelOptions;
 use crate::ort_web::OrtWeb;
 use api::{AppState, RequestLimits};
 use connections::ConnectionLimits;
-
-/// Largest request body accepted, in bytes: a phone photo fits, a flood does not.
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The model to serve, where, and the server's limits.
 #[derive(Args, Clone, Debug)]
@@ -68,10 +65,13 @@ pub struct ServeOptions {
 pub fn serve(args: &ServeOptions) -> anyhow::Result<()> {
     let loaded = args.model.load()?;
     // The page's sample digits need the test set; the rest of the server does not.
-    let test = args.model.test_split().map(Arc::new).map_err(|error| {
-        errln!("warning: no test set, so /api/samples answers 503: {error:#}");
-        format!("{error:#}")
-    });
+    let test = match args.model.test_split() {
+        Ok(test) => Some(Arc::new(test)),
+        Err(error) => {
+            errln!("warning: no test set, so /api/samples answers 503: {error:#}");
+            None
+        }
+    };
     let state = Arc::new(AppState::new(loaded, args.model.backend, test)?);
     // The page can also run the model in the browser once onnxruntime-web's
     // files are found: the cache, else npm (seconds online, as long as npm

@@ -25,7 +25,7 @@ fn check(input: &[u8], runtime: &tokio::runtime::Runtime) -> Result<(), String> 
         Err(error) => Err(error),
     };
     match result {
-        Err(error) if !error.status.is_client_error() || error.message.contains('\n') => {
+        Err(error) if !error.status().is_client_error() || error.message().contains('\n') => {
             Err(format!("{error:?}"))
         }
         _ => Ok(()),

@@ -1,5 +1,7 @@
 //! `infer serve` over real HTTP on 127.0.0.1: every route, every kind of bad
-//! request, and the server still answering after them.
+//! request with its status, `code` and `error`, and the server still
+//! answering after them. (An internal error cannot be caused from outside:
+//! its answer and its log line are tested in `src/api_error.rs`.)
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -191,18 +193,21 @@ fn samples_are_test_digits_with_answers() {
     assert_eq!(answer["samples"].as_array().unwrap().len(), 8);
 }
 
+/// Why the test set is missing (its paths on the server) is logged at start,
+/// not sent.
 #[test]
 fn without_a_test_set_samples_are_unavailable_and_the_rest_works() {
     let run = TestRun::new();
     let empty = tempfile::tempdir().unwrap();
-    let server = Server::start(&run, &["--data-dir", empty.path().to_str().unwrap()]);
+    let empty = empty.path().to_str().unwrap();
+    let server = Server::start(&run, &["--data-dir", empty]);
     let (status, answer) = server.get_json("/api/samples");
-    assert_eq!(status, 503);
-    assert!(
-        answer["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("the server has no test set: ")
+    assert_eq!(
+        (status, answer),
+        (
+            503,
+            serde_json::json!({ "error": "the server has no test set", "code": "no_test_set" })
+        )
     );
     let (status, _) = server.post(
         "/api/predict",
@@ -210,6 +215,27 @@ fn without_a_test_set_samples_are_unavailable_and_the_rest_works() {
         pixels_body(&bar_digit()).as_bytes(),
     );
     assert_eq!(status, 200);
+    let (_, stderr) = server.terminate();
+    assert!(
+        stderr.lines().any(|line| {
+            line.starts_with("warning: no test set, so /api/samples answers 503: ")
+                && line.contains(empty)
+        }),
+        "{stderr}"
+    );
+}
+
+/// The `code` of an error answer, checked to be its only other field.
+fn code(answer: &Value) -> &str {
+    let mut fields: Vec<&str> = answer
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["code", "error"], "{answer}");
+    answer["code"].as_str().unwrap()
 }
 
 #[test]
@@ -219,12 +245,15 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
     let mut letters = vec![serde_json::json!(0); IMAGE_PIXELS];
     letters[7] = serde_json::json!("seven");
     let letters = serde_json::json!({ "pixels": letters }).to_string();
-    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+    // What, its Content-Type and body, the status, the code, the error's start.
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "short",
             "application/json",
             pixels_body(&[0; 783]).into_bytes(),
             400,
+            "bad_request",
             "pixels has 783 values, expected 784",
         ),
         (
@@ -232,6 +261,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "application/json",
             letters.into_bytes(),
             400,
+            "bad_request",
             "pixels[7] is \"seven\", expected a number from 0 to 255",
         ),
         (
@@ -239,6 +269,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "application/json",
             b"{\"pixels\": [1,".to_vec(),
             400,
+            "bad_request",
             "the body is not {\"pixels\": [784 numbers]}",
         ),
         (
@@ -246,6 +277,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "image/png",
             b"hello".to_vec(),
             422,
+            "bad_image",
             "the image in the body: not an image",
         ),
         (
@@ -253,6 +285,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "image/png",
             data::png_bytes(&[0; IMAGE_PIXELS]),
             422,
+            "bad_image",
             "the image in the body: blank",
         ),
         (
@@ -260,6 +293,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "text/plain",
             b"7".to_vec(),
             415,
+            "unsupported_media_type",
             "Content-Type \"text/plain\": send application/json",
         ),
         (
@@ -267,6 +301,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "multipart/form-data; boundary=b",
             b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n".to_vec(),
             400,
+            "bad_request",
             "the multipart body has no file field",
         ),
         (
@@ -274,12 +309,14 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "multipart/form-data; boundary=b",
             b"garbage".to_vec(),
             400,
+            "bad_request",
             "bad multipart body",
         ),
     ];
-    for (what, content_type, body, expected_status, expected_error) in cases {
+    for (what, content_type, body, expected_status, expected_code, expected_error) in cases {
         let (status, answer) = server.post("/api/predict", content_type, &body);
         assert_eq!(status, expected_status, "{what}: {answer}");
+        assert_eq!(code(&answer), expected_code, "{what}: {answer}");
         let error = answer["error"]
             .as_str()
             .unwrap_or_else(|| panic!("{what}: {answer}"));
@@ -291,6 +328,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
         b"{}",
     );
     assert_eq!(status, 415, "{answer}");
+    assert_eq!(code(&answer), "unsupported_media_type");
     assert!(
         answer["error"]
             .as_str()
@@ -305,6 +343,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
         b"",
     );
     assert_eq!(status, 413, "{answer}");
+    assert_eq!(code(&answer), "payload_too_large");
     assert_eq!(
         answer["error"],
         "the body is 9000000 bytes, over the 8388608-byte limit"
@@ -323,6 +362,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
         &chunked,
     );
     assert_eq!(status, 413, "{answer}");
+    assert_eq!(code(&answer), "payload_too_large");
     assert!(
         answer["error"]
             .as_str()
@@ -331,23 +371,36 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
         "{answer}"
     );
 
-    for (path, expected_status, expected_error) in [
-        ("/api/samples?count=0", 400, "count is 0, expected 1 to 32"),
+    for (path, expected_status, expected_code, expected_error) in [
+        (
+            "/api/samples?count=0",
+            400,
+            "bad_request",
+            "count is 0, expected 1 to 32",
+        ),
         (
             "/api/samples?count=33",
             400,
+            "bad_request",
             "count is 33, expected 1 to 32",
         ),
         (
             "/api/samples?count=many",
             400,
+            "bad_request",
             "count must be a whole number from 1 to 32",
         ),
-        ("/nowhere", 404, "no such path: /nowhere"),
-        ("/api/predict", 405, "GET is not allowed on /api/predict"),
+        ("/nowhere", 404, "not_found", "no such path: /nowhere"),
+        (
+            "/api/predict",
+            405,
+            "method_not_allowed",
+            "GET is not allowed on /api/predict",
+        ),
     ] {
         let (status, answer) = server.get_json(path);
         assert_eq!(status, expected_status, "{path}: {answer}");
+        assert_eq!(code(&answer), expected_code, "{path}: {answer}");
         assert!(
             answer["error"]
                 .as_str()
@@ -362,6 +415,12 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
         pixels_body(&bar_digit()).as_bytes(),
     );
     assert_eq!(status, 200, "still serving");
+    // A client's mistakes are answered, not logged.
+    let (_, stderr) = server.terminate();
+    assert!(
+        !stderr.lines().any(|line| line.starts_with("error:")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -383,7 +442,7 @@ fn a_body_that_never_arrives_times_out_with_408() {
     let _ = stream.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     assert!(
-        response.contains("{\"error\":\"the request took longer than 1 s\"}"),
+        response.contains("{\"error\":\"the request took longer than 1 s\",\"code\":\"timeout\"}"),
         "{response}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -486,6 +545,7 @@ fn the_page_can_run_the_model_in_the_browser() {
     for path in ["/ort/evil.js", "/ort/..%2Fmnist%2Ft10k-images-idx3-ubyte"] {
         let (status, error) = server.get_json(path);
         assert_eq!(status, 404, "{path}: {error}");
+        assert_eq!(code(&error), "not_found", "{path}: {error}");
     }
 }
 

@@ -229,6 +229,7 @@ fn a_burst_above_the_in_flight_cap_gets_fast_503s_and_the_server_recovers_at_onc
     let answers = burst(address, &body, 32);
     for (status, answer, _) in &answers {
         assert_eq!(*status, 503, "{answer}");
+        assert_eq!(answer["code"], "busy", "{answer}");
         assert_eq!(
             answer["error"],
             "the server is at its limit of 2 predictions in flight (--max-in-flight); try again \
@@ -272,6 +273,7 @@ fn beyond_the_connection_cap_a_fast_503_then_a_close_and_service_once_a_slot_fre
         .collect();
     let (status, answer, refused) = predict(address, &pixels_body());
     assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["code"], "busy", "{answer}");
     assert_eq!(
         answer["error"],
         "the server is at its limit of 8 open connections (--max-connections); try again \

@@ -22,7 +22,7 @@ use burn::tensor::{Int, Tensor};
 
 use super::autodiff::{Gradient, Kernels, Pass};
 use super::{FusedMlpOps, Network};
-use crate::mlp::{Activation, LEAKY_RELU_SLOPE};
+use config::{Activation, LEAKY_RELU_SLOPE};
 
 impl FusedMlpOps for Cube {
     fn fused_mlp_logits(x: FloatTensor<Self>, network: Network<Self>) -> FloatTensor<Self> {

@@ -15,8 +15,8 @@
 
 use multiversion::multiversion;
 
-use super::products;
-use crate::mlp::{Activation, LEAKY_RELU_SLOPE};
+use super::products::{Operand, gemm_into};
+use config::{Activation, LEAKY_RELU_SLOPE};
 
 /// One `Linear` layer's parameters, borrowed from its tensors.
 #[derive(Clone, Copy, Debug)]
@@ -57,45 +57,6 @@ pub struct CrossEntropy {
     pub probabilities: Vec<f32>,
 }
 
-/// A matrix operand: its elements and their strides `(row, column)`.
-#[derive(Clone, Copy)]
-pub(super) struct Operand<'a> {
-    values: &'a [f32],
-    strides: (usize, usize),
-}
-
-impl<'a> Operand<'a> {
-    pub(super) fn with_strides(values: &'a [f32], strides: (usize, usize)) -> Self {
-        Self { values, strides }
-    }
-
-    /// A row-major `[_, columns]` matrix.
-    fn rows(values: &'a [f32], columns: usize) -> Self {
-        Self {
-            values,
-            strides: (columns, 1),
-        }
-    }
-
-    /// The transpose of a row-major `[_, columns]` matrix.
-    fn transposed(values: &'a [f32], columns: usize) -> Self {
-        Self {
-            values,
-            strides: (1, columns),
-        }
-    }
-
-    /// Panics unless a `[rows, cols]` matrix with these strides fits.
-    fn check(&self, rows: usize, cols: usize, what: &str) {
-        let last = if rows == 0 || cols == 0 {
-            0
-        } else {
-            (rows - 1) * self.strides.0 + (cols - 1) * self.strides.1 + 1
-        };
-        assert!(self.values.len() >= last, "matmul: {what} too short");
-    }
-}
-
 /// `lhs · rhs`, `[m, n]` row-major, in a new buffer that the product fills
 /// (it is never zeroed first: a 784 x 512 gradient is 1.6 MB).
 fn product((m, n, k): (usize, usize, usize), lhs: Operand<'_>, rhs: Operand<'_>) -> Vec<f32> {
@@ -132,74 +93,6 @@ fn add_product(
     // SAFETY: `dst` holds m * n initialised elements; it does not alias the
     // operands (it is borrowed mutably).
     unsafe { gemm_into(dst.as_mut_ptr(), (m, n, k), lhs, rhs, true) }
-}
-
-/// `dst (+)= lhs · rhs` through the `gemm` crate, split across threads when
-/// large, and timed when [`products`] records.
-///
-/// # Safety
-/// `dst` must be valid for writes of `m * n` elements (and reads too with
-/// `accumulate`), and must not overlap the operands.
-pub(super) unsafe fn gemm_into(
-    dst: *mut f32,
-    (m, n, k): (usize, usize, usize),
-    lhs: Operand<'_>,
-    rhs: Operand<'_>,
-    accumulate: bool,
-) {
-    lhs.check(m, k, "lhs");
-    rhs.check(k, n, "rhs");
-    if m == 0 || n == 0 {
-        return;
-    }
-    let shape = || products::Shape {
-        mnk: (m, n, k),
-        lhs_strides: lhs.strides,
-        rhs_strides: rhs.strides,
-        accumulate,
-    };
-    products::timed(shape, || {
-        // SAFETY: the checks above keep every element the operands' strides
-        // reach inside their slices; the caller vouches for `dst`.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst,
-                1,
-                n as isize,
-                accumulate,
-                lhs.values.as_ptr(),
-                lhs.strides.1 as isize,
-                lhs.strides.0 as isize,
-                rhs.values.as_ptr(),
-                rhs.strides.1 as isize,
-                rhs.strides.0 as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism(m, n, k),
-            );
-        }
-    });
-}
-
-/// Products of at least this many multiply-adds (`m * n * k`) are split
-/// across threads: burn-flex's threshold, about 7 million. The tutorial's
-/// largest, 32 x 784 x 64 (1.6 million), stays on one thread, where starting
-/// threads would cost more than they save; a 784-512-512-10 network at batch
-/// 128 (51 million) uses every core.
-const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
-
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    }
 }
 
 /// A `Vec` of `len` values that the caller overwrites completely.

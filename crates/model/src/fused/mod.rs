@@ -37,7 +37,7 @@ use burn::tensor::{DType, Device, Int, Tensor};
 
 pub use network::Network;
 
-use crate::step::BatchLoss;
+use crate::outputs::BatchLoss;
 
 /// The fused operations. Implemented for flex, for Burn's CubeCL backend
 /// (wgpu) and for the autodiff backend on either; Burn's dispatch picks the

@@ -7,7 +7,7 @@ use burn::backend::{
     ExtensionType,
 };
 
-use crate::mlp::Activation;
+use config::Activation;
 
 /// Everything the fused network reads besides its input, on backend `B`.
 /// Layer `l` maps `I_l` inputs to `O_l` outputs; the last layer's outputs are

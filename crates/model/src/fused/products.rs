@@ -1,21 +1,127 @@
-//! The matrix products of the fused network as they ran, for `bench
-//! profile`: how long the products took inside the training step, and how
-//! long the same products take alone (the gemm's own speed at those shapes,
-//! operands and threads), so that the rest of the step (element-wise passes,
-//! allocations) and what the step does to the products (caches, the thread
-//! pool) can be told apart.
+//! The matrix products of the fused network: each `dst (+)= lhs · rhs` the
+//! kernels ([`super::kernels`]) run goes through [`gemm_into`] and the `gemm`
+//! crate. For `bench profile` they can also be recorded as they ran: how long
+//! the products took inside the training step, and how long the same products
+//! take alone (the gemm's own speed at those shapes, operands and threads), so
+//! that the rest of the step (element-wise passes, allocations) and what the
+//! step does to the products (caches, the thread pool) can be told apart.
 //!
-//! Off by default: then each product pays one relaxed atomic load.
+//! Recording is off by default: then each product pays one relaxed atomic load.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::kernels::{Operand, gemm_into};
-
 static RECORDING: AtomicBool = AtomicBool::new(false);
 static LOG: Mutex<Vec<Product>> = Mutex::new(Vec::new());
+
+/// A matrix operand: its elements and their strides `(row, column)`.
+#[derive(Clone, Copy)]
+pub(super) struct Operand<'a> {
+    values: &'a [f32],
+    strides: (usize, usize),
+}
+
+impl<'a> Operand<'a> {
+    pub(super) fn with_strides(values: &'a [f32], strides: (usize, usize)) -> Self {
+        Self { values, strides }
+    }
+
+    /// A row-major `[_, columns]` matrix.
+    pub(super) fn rows(values: &'a [f32], columns: usize) -> Self {
+        Self {
+            values,
+            strides: (columns, 1),
+        }
+    }
+
+    /// The transpose of a row-major `[_, columns]` matrix.
+    pub(super) fn transposed(values: &'a [f32], columns: usize) -> Self {
+        Self {
+            values,
+            strides: (1, columns),
+        }
+    }
+
+    /// Panics unless a `[rows, cols]` matrix with these strides fits.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        let last = if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * self.strides.0 + (cols - 1) * self.strides.1 + 1
+        };
+        assert!(self.values.len() >= last, "matmul: {what} too short");
+    }
+}
+
+/// `dst (+)= lhs · rhs` through the `gemm` crate, split across threads when
+/// large, and timed when recording.
+///
+/// # Safety
+/// `dst` must be valid for writes of `m * n` elements (and reads too with
+/// `accumulate`), and must not overlap the operands.
+pub(super) unsafe fn gemm_into(
+    dst: *mut f32,
+    (m, n, k): (usize, usize, usize),
+    lhs: Operand<'_>,
+    rhs: Operand<'_>,
+    accumulate: bool,
+) {
+    lhs.check(m, k, "lhs");
+    rhs.check(k, n, "rhs");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let shape = || Shape {
+        mnk: (m, n, k),
+        lhs_strides: lhs.strides,
+        rhs_strides: rhs.strides,
+        accumulate,
+    };
+    timed(shape, || {
+        // SAFETY: the checks above keep every element the operands' strides
+        // reach inside their slices; the caller vouches for `dst`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst,
+                1,
+                n as isize,
+                accumulate,
+                lhs.values.as_ptr(),
+                lhs.strides.1 as isize,
+                lhs.strides.0 as isize,
+                rhs.values.as_ptr(),
+                rhs.strides.1 as isize,
+                rhs.strides.0 as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism(m, n, k),
+            );
+        }
+    });
+}
+
+/// Products of at least this many multiply-adds (`m * n * k`) are split
+/// across threads: burn-flex's threshold, about 7 million. The tutorial's
+/// largest, 32 x 784 x 64 (1.6 million), stays on one thread, where starting
+/// threads would cost more than they save; a 784-512-512-10 network at batch
+/// 128 (51 million) uses every core.
+const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
 
 /// One `dst (+)= lhs · rhs` as the kernels called it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -165,7 +271,7 @@ impl Operands {
 mod tests {
     use super::*;
     use crate::fused::kernels::{self, LayerView};
-    use crate::mlp::Activation;
+    use config::Activation;
 
     /// A 2-layer network's step runs 2 products forward and 3 backward (no
     /// input gradient), with the shapes and layouts the kernels document.

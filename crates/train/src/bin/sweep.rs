@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use data::errln;
+use console::errln;
 use train::sweep::{SlurmOptions, SlurmSubmit, SweepOptions, Swept};
 
 /// Train several configs (or a grid of overrides) and compare them in a table and a chart.
@@ -179,7 +179,7 @@ fn main() -> ExitCode {
         }
     };
     outcome.unwrap_or_else(|error| {
-        errln!("error: {}", data::one_line(&format!("{error:#}")));
+        errln!("error: {}", console::one_line(&format!("{error:#}")));
         ExitCode::FAILURE
     })
 }

@@ -84,7 +84,7 @@ impl Display {
     pub fn epoch_finished(&mut self, metrics: &EpochMetrics) {
         if let Self::Plain { total_epochs } = self {
             // A closed stdout (`| head`) must not stop training.
-            data::outln!("{}", metrics.line(*total_epochs));
+            console::outln!("{}", metrics.line(*total_epochs));
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use data::outln;
+use console::outln;
 use serde::{Deserialize, Serialize};
 
 use super::plan::Plan;
@@ -63,7 +63,7 @@ impl TaskRecord {
     /// Writes it atomically.
     pub fn write(&self, dir: &Path, index: usize) -> anyhow::Result<()> {
         let path = record_path(dir, index);
-        data::write_atomic(&path, serde_json::to_string(self)?.as_bytes())
+        files::write_atomic(&path, serde_json::to_string(self)?.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
     }
 }

@@ -1,19 +1,21 @@
 //! What a sweep runs and what it reports: the grid of overrides expanded into
 //! runs ([`parse_grid`], [`jobs`]), the runs themselves, here ([`runner`]) or
-//! as a Slurm job array ([`slurm`], [`follow`], [`task`], with the sweep's
-//! [`plan`] on disk), and the comparison table of their results
+//! as a Slurm job array ([`submit`], [`slurm`], [`follow`], [`task`], with
+//! the sweep's [`plan`] on disk), and the comparison table of their results
 //! ([`run::sweep_summary`]).
 
 mod follow;
 mod plan;
 mod runner;
 mod slurm;
+mod submit;
 mod task;
 
 pub use follow::status;
+pub use plan::SlurmOptions;
 pub use run::sweep_summary::{Row, read_summary};
 pub use runner::{SweepOptions, Swept, sweep};
-pub use slurm::{SlurmOptions, SlurmSubmit, resume, submit};
+pub use submit::{SlurmSubmit, resume, submit};
 pub use task::task;
 
 /// One run of a sweep: a config file (or none: the tutorial's), the `--set`

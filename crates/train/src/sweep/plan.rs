@@ -8,7 +8,6 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::Job;
-use super::slurm::SlurmOptions;
 
 /// The plan's file in the sweep directory.
 pub const PLAN_FILE: &str = "sweep.json";
@@ -54,7 +53,27 @@ impl Plan {
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join(PLAN_FILE);
         let text = serde_json::to_string_pretty(self)?;
-        data::write_atomic(&path, text.as_bytes())
+        files::write_atomic(&path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))
     }
+}
+
+/// What every array task asks Slurm for (`sbatch` options).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlurmOptions {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time`, as Slurm writes it (`MM`, `HH:MM:SS`, `D-HH`...).
+    pub time: Option<String>,
+    /// `--cpus-per-task`; the run's thread pool takes as many threads.
+    pub cpus_per_task: Option<u32>,
+    /// `--mem` (per node: `4G`, `500M`).
+    pub mem: Option<String>,
+    /// `--gpus-per-task` (`1`, `a100:1`).
+    pub gpus_per_task: Option<String>,
+    /// Seconds before the time limit at which Slurm warns a task (USR1 to
+    /// the task, which then stops its run with a checkpoint and requeues it).
+    pub warning_seconds: u32,
+    /// Further `sbatch` options, one per `#SBATCH` line (`--qos=long`).
+    pub sbatch_args: Vec<String>,
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
-use data::outln;
+use console::outln;
 
 use super::Job;
 use run::sweep_summary::{self, Row};
@@ -85,7 +85,7 @@ pub(super) fn failure(status: std::process::ExitStatus, log: &str) -> String {
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    format!("{status}: {}", data::one_line(last))
+    format!("{status}: {}", console::one_line(last))
 }
 
 /// Trains `job` into `dir` with the `train` binary next to this one; its
@@ -166,7 +166,7 @@ fn write_grad_norm_charts(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
         // A margin of a factor 1.5 each way keeps the lines off the frame.
         let png = plot::grad_norms(&title, norms, Some((low / 1.5, high * 1.5)))
             .with_context(|| format!("cannot draw {}", path.display()))?;
-        data::write_atomic(&path, &png)
+        files::write_atomic(&path, &png)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
@@ -191,7 +191,7 @@ pub(super) fn planned_jobs(options: &SweepOptions) -> anyhow::Result<Vec<Job>> {
     if !config::is_dir_name(&options.name) {
         bail!(
             "--name {:?}: {}",
-            data::one_line(&options.name),
+            console::one_line(&options.name),
             config::DIR_NAME_EXPECTED
         );
     }
@@ -327,7 +327,7 @@ pub(super) fn summarise(
         let title = format!("{name}: validation accuracy per epoch");
         let png = plot::sweep_chart(&title, &series)
             .with_context(|| format!("cannot draw {}", path.display()))?;
-        data::write_atomic(&path, &png)
+        files::write_atomic(&path, &png)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     outln!("\n{table}");

@@ -1,20 +1,16 @@
-//! A sweep as one Slurm job array: the job script (written into the sweep
-//! directory, one array task per run, each running `sweep task DIR INDEX`),
-//! `sbatch` to submit it, `squeue` to see its tasks, and `sweep resume` to
-//! submit again what did not finish. Slurm places, queues and requeues;
-//! this module only asks.
+//! A sweep as one Slurm job array, as Slurm sees it: the job script (written
+//! into the sweep directory, one array task per run, each running `sweep task
+//! DIR INDEX`), `sbatch` to submit it and `squeue` to see its tasks. Slurm
+//! places, queues and requeues; this module only asks. What is submitted when
+//! is [`super::submit`]'s.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use data::outln;
-use serde::{Deserialize, Serialize};
 
-use super::follow::{self, TaskState};
 use super::plan::Plan;
-use super::runner::{self, SweepOptions, Swept};
 
 /// The job script's file in the sweep directory.
 pub const SCRIPT_FILE: &str = "sweep.sbatch";
@@ -22,47 +18,16 @@ pub const SCRIPT_FILE: &str = "sweep.sbatch";
 /// (`task-<index>.json`).
 pub const TASKS_DIR: &str = "slurm";
 
-/// What every array task asks Slurm for (`sbatch` options).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SlurmOptions {
-    /// `--partition`.
-    pub partition: Option<String>,
-    /// `--time`, as Slurm writes it (`MM`, `HH:MM:SS`, `D-HH`...).
-    pub time: Option<String>,
-    /// `--cpus-per-task`; the run's thread pool takes as many threads.
-    pub cpus_per_task: Option<u32>,
-    /// `--mem` (per node: `4G`, `500M`).
-    pub mem: Option<String>,
-    /// `--gpus-per-task` (`1`, `a100:1`).
-    pub gpus_per_task: Option<String>,
-    /// Seconds before the time limit at which Slurm warns a task (USR1 to
-    /// the task, which then stops its run with a checkpoint and requeues it).
-    pub warning_seconds: u32,
-    /// Further `sbatch` options, one per `#SBATCH` line (`--qos=long`).
-    pub sbatch_args: Vec<String>,
-}
-
-/// How `sweep --slurm` submits.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SlurmSubmit {
-    /// Print the job script; write and submit nothing.
-    pub dry_run: bool,
-    /// Replace an existing sweep directory of the same name.
-    pub overwrite: bool,
-    /// Follow the job until every task has ended, then summarise.
-    pub wait: bool,
-}
-
 /// `path` as an absolute path that an `#SBATCH` line can hold (no white
 /// space or quotes: Slurm splits those lines itself).
-fn sbatch_path(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn sbatch_path(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
     let absolute = std::path::absolute(path)
         .with_context(|| format!("cannot make {} absolute", path.display()))?;
     let text = absolute.to_string_lossy();
     if text.contains(|c: char| c.is_whitespace() || "\"'\\".contains(c)) {
         bail!(
             "{what} {}: a path for a Slurm job cannot hold spaces or quotes",
-            data::one_line(&text)
+            console::one_line(&text)
         );
     }
     Ok(absolute)
@@ -75,7 +40,7 @@ fn shell_quote(text: &str) -> String {
 
 /// The array option's value: `indices` (`0-3` or `1,3`) and at most
 /// `max_running` at once.
-fn array_spec(indices: &[usize], max_running: u32) -> String {
+pub(super) fn array_spec(indices: &[usize], max_running: u32) -> String {
     let list = match indices {
         [first, .., last] if last - first + 1 == indices.len() => format!("{first}-{last}"),
         _ => indices
@@ -161,7 +126,7 @@ fn run_slurm(program: &str, args: &[String]) -> anyhow::Result<String> {
         bail!(
             "{program} refused ({}): {}",
             output.status,
-            data::one_line(said)
+            console::one_line(said)
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -169,7 +134,7 @@ fn run_slurm(program: &str, args: &[String]) -> anyhow::Result<String> {
 
 /// Submits `script`, for the array tasks `array` when given (the script's
 /// own `--array` otherwise); returns the job id.
-fn sbatch(script: &Path, array: Option<String>) -> anyhow::Result<String> {
+pub(super) fn sbatch(script: &Path, array: Option<String>) -> anyhow::Result<String> {
     let mut args = vec!["--parsable".to_string()];
     args.extend(array.map(|spec| format!("--array={spec}")));
     args.push(script.to_string_lossy().into_owned());
@@ -178,7 +143,7 @@ fn sbatch(script: &Path, array: Option<String>) -> anyhow::Result<String> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         bail!(
             "sbatch answered {:?}, not a job id",
-            data::one_line(out.trim())
+            console::one_line(out.trim())
         );
     }
     Ok(id.to_string())
@@ -201,152 +166,10 @@ pub fn queued_tasks() -> anyhow::Result<HashMap<(String, usize), String>> {
         .collect())
 }
 
-/// Submits the sweep `options` describe as one Slurm job array (see the
-/// module's doc), then follows it when `how.wait`. Returns the sweep's
-/// outcome when it was followed to the end.
-pub fn submit(
-    options: &SweepOptions,
-    slurm: &SlurmOptions,
-    how: SlurmSubmit,
-) -> anyhow::Result<Option<Swept>> {
-    // Tasks run in another directory, on other nodes: absolute paths.
-    let absolute = |path: &Path| {
-        std::path::absolute(path)
-            .with_context(|| format!("cannot make {} absolute", path.display()))
-    };
-    let mut jobs = runner::planned_jobs(options)?;
-    for job in &mut jobs {
-        if let Some(config) = &job.config {
-            job.config = Some(absolute(config)?);
-        }
-    }
-    let dir = sbatch_path(&options.artifacts.join(&options.name), "sweep directory")?;
-    let sweep = sbatch_path(
-        &std::env::current_exe().context("cannot find the sweep binary")?,
-        "sweep binary",
-    )?;
-    let cwd = sbatch_path(
-        &std::env::current_dir().context("cannot read the working directory")?,
-        "working directory",
-    )?;
-    let mut plan = Plan {
-        name: options.name.clone(),
-        jobs,
-        set: options.set.clone(),
-        data_dir: options.data_dir.as_deref().map(absolute).transpose()?,
-        train: runner::train_binary()?,
-        max_running: options.jobs,
-        slurm: slurm.clone(),
-        submitted: Vec::new(),
-    };
-    let text = script(&plan, &dir, &sweep, &cwd);
-    if how.dry_run {
-        outln!("{text}");
-        return Ok(None);
-    }
-    if dir.exists() {
-        if !how.overwrite {
-            bail!(
-                "{} exists: give the sweep another --name, or --overwrite to replace it",
-                dir.display()
-            );
-        }
-        if let Ok(old) = Plan::read(&dir) {
-            let (states, _) = follow::task_states(&dir, &old)?;
-            if states.iter().any(TaskState::is_live) {
-                bail!(
-                    "{} has tasks still queued or running: scancel them first",
-                    dir.display()
-                );
-            }
-        }
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot remove {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir.join(TASKS_DIR))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let script_path = dir.join(SCRIPT_FILE);
-    let submitted = plan
-        .write(&dir)
-        .and_then(|()| {
-            data::write_atomic(&script_path, text.as_bytes())
-                .with_context(|| format!("cannot write {}", script_path.display()))
-        })
-        .and_then(|()| sbatch(&script_path, None));
-    let id = match submitted {
-        Ok(id) => id,
-        Err(error) => {
-            // Nothing half-made: no job, no directory.
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(error);
-        }
-    };
-    plan.submitted.push(id.clone());
-    plan.write(&dir)?;
-    outln!(
-        "sweep of {} runs submitted as Slurm job array {id}, at most {} at a time: {}",
-        plan.jobs.len(),
-        plan.max_running,
-        script_path.display()
-    );
-    follow_or_say(&dir, &plan, how.wait)
-}
-
-/// Follows the job to its end when `wait`; otherwise says how to ask later.
-fn follow_or_say(dir: &Path, plan: &Plan, wait: bool) -> anyhow::Result<Option<Swept>> {
-    if wait {
-        return follow::follow(dir, plan).map(Some);
-    }
-    outln!("follow it with: sweep status {}", dir.display());
-    Ok(None)
-}
-
-/// Submits again, as a new job array of the same script, the runs of the
-/// sweep in `dir` that did not finish (cancelled, stopped, failed); each
-/// resumes from its checkpoint. Refused while tasks are still queued or
-/// running.
-pub fn resume(dir: &Path, wait: bool) -> anyhow::Result<Option<Swept>> {
-    let mut plan = Plan::read(dir)?;
-    let (states, _) = follow::task_states(dir, &plan)?;
-    let live = states.iter().filter(|state| state.is_live()).count();
-    if live > 0 {
-        bail!(
-            "{live} tasks of {} are still queued or running: follow them with `sweep status {0}`",
-            dir.display()
-        );
-    }
-    let again: Vec<usize> = states
-        .iter()
-        .enumerate()
-        .filter(|(_, state)| !matches!(state, TaskState::Done(_)))
-        .map(|(index, _)| index)
-        .collect();
-    if again.is_empty() {
-        outln!("every run of {} is done", dir.display());
-        return follow::follow(dir, &plan).map(Some);
-    }
-    for &index in &again {
-        follow::forget_failure(dir, index)?;
-    }
-    let spec = array_spec(&again, plan.max_running);
-    let id = sbatch(&dir.join(SCRIPT_FILE), Some(spec.clone()))?;
-    plan.submitted.push(id.clone());
-    plan.write(dir)?;
-    let names: Vec<&str> = again
-        .iter()
-        .map(|&index| plan.jobs[index].name.as_str())
-        .collect();
-    outln!(
-        "{} runs submitted again as Slurm job array {id} (--array={spec}): {}",
-        again.len(),
-        names.join(", ")
-    );
-    follow_or_say(dir, &plan, wait)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep::SlurmOptions;
 
     #[test]
     fn arrays_are_ranges_or_lists_with_their_cap() {

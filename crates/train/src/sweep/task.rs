@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use data::outln;
+use console::outln;
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
@@ -157,7 +157,7 @@ fn requeue() -> anyhow::Result<u8> {
     if !output.status.success() {
         bail!(
             "scontrol requeue {id} refused: {}",
-            data::one_line(String::from_utf8_lossy(&output.stderr).trim())
+            console::one_line(String::from_utf8_lossy(&output.stderr).trim())
         );
     }
     outln!("stopped on Slurm's warning with its checkpoint; requeued as job {id}");

@@ -70,7 +70,7 @@ pub fn stderr() -> Console<io::StderrLock<'static>> {
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use ::std::io::Write as _;
-        let _ = writeln!($crate::console::stdout(), $($arg)*);
+        let _ = writeln!($crate::stdout(), $($arg)*);
     }};
 }
 
@@ -80,7 +80,7 @@ macro_rules! outln {
 macro_rules! errln {
     ($($arg:tt)*) => {{
         use ::std::io::Write as _;
-        let _ = writeln!($crate::console::stderr(), $($arg)*);
+        let _ = writeln!($crate::stderr(), $($arg)*);
     }};
 }
 

