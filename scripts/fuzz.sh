@@ -8,7 +8,8 @@
 # Targets: idx (IDX reader, raw and gzip), image (image preprocessing), config
 # (train's TOML config), record (model.json + model.bpk), request (infer
 # serve's predict requests). Each starts from its seeds in fuzz/seeds/<target>
-# plus the corpus grown by earlier runs in ~/.cache/simple-nn/fuzz-corpus.
+# plus the corpus grown by earlier runs in the cache,
+# ${XDG_CACHE_HOME:-~/.cache}/simple-nn/fuzz-corpus.
 # Only `record` needs Burn, built a second time with the fuzzer's
 # instrumentation (about 25 minutes on 2 cores the first time); the other
 # four build without it in a minute or two. scripts/test.sh runs those four,
@@ -30,7 +31,8 @@ if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
 fi
 
-export CARGO_TARGET_DIR="$HOME/.cache/simple-nn/fuzz-target"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/simple-nn"
+export CARGO_TARGET_DIR="$cache/fuzz-target"
 cd fuzz
 # Only the targets asked for are built; `record` brings Burn in.
 features=()
@@ -45,7 +47,7 @@ done
 
 status=0
 for target in "${targets[@]}"; do
-  corpus="$HOME/.cache/simple-nn/fuzz-corpus/$target"
+  corpus="$cache/fuzz-corpus/$target"
   mkdir -p "$corpus" "artifacts/$target"
   log=$(mktemp)
   if cargo fuzz run -s none --release "${features[@]}" "$target" "$corpus" "seeds/$target" -- \

@@ -67,14 +67,15 @@ python3 -m unittest discover -s scripts -p 'check_*_test.py'
 
 # Release profile: the tests and the binaries share one optimised build of Burn
 # with `cargo run --release`, and the end-to-end training runs at full speed.
-# Build every binary first: `cargo test` builds only the binaries of packages
-# that have integration tests, and the end-to-end tests run `infer` too.
+# Build every binary first, as the steps below use them; train's and bench's
+# tests, which run `infer` too, run this same command once more
+# (testkit::workspace_bin), a no-op after this one.
 cargo build --release --workspace --bins
 cargo test --release --workspace "$@"
 # Every parser of outside input that builds without Burn under the
 # coverage-guided fuzzer for a short while (FUZZ_SECONDS each, default 20);
 # fails on a crash. (The `record` target's inputs are replayed by
-# crates/model/tests/record_corpus.rs above.)
+# crates/model/tests/model/record_corpus.rs above.)
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}" idx image config request
 # The benchmark driver's arithmetic (standard library only; the peers it
 # compares against are not installed here).

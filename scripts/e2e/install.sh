@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Makes sure the browser test (scripts/e2e/page.mjs) can run: a Chromium
 # (Debian's `chromium` package, or the one $CHROMIUM names) and playwright-core
-# in ~/.cache/simple-nn/e2e. Idempotent; prints one line per thing it installs
-# and, when it cannot, one line on stderr and exits non-zero.
+# in the cache, ${XDG_CACHE_HOME:-~/.cache}/simple-nn/e2e (where the tests look
+# for it). Idempotent; prints one line per thing it installs and, when it
+# cannot, one line on stderr and exits non-zero.
 set -euo pipefail
 
 PLAYWRIGHT_VERSION=1.65.1
-E2E_DIR="$HOME/.cache/simple-nn/e2e"
+E2E_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/simple-nn/e2e"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
 fail() { echo "e2e install: $*" >&2; exit 1; }

@@ -3,7 +3,8 @@
 
 Serves crates/infer/static and the same JSON API with a fake model: a
 nearest-class-mean classifier over MNIST training images when the IDX files are
-in ~/.cache/simple-nn/mnist (random numbers otherwise). Standard library only.
+in ${XDG_CACHE_HOME:-~/.cache}/simple-nn/mnist, where `train` caches them
+(random numbers otherwise). Standard library only.
 
     python3 scripts/e2e/mock_server.py [--port 8765] [--no-samples]
     node scripts/e2e/page.mjs http://127.0.0.1:8765/ /tmp/page.png
@@ -12,6 +13,7 @@ in ~/.cache/simple-nn/mnist (random numbers otherwise). Standard library only.
 import argparse
 import json
 import math
+import os
 import random
 import struct
 import zlib
@@ -20,7 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 STATIC = Path(__file__).resolve().parents[2] / "crates" / "infer" / "static"
-MNIST = Path.home() / ".cache" / "simple-nn" / "mnist"
+MNIST = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simple-nn" / "mnist"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8"}
 

@@ -14,9 +14,10 @@
 // browser" and waits for that answer to the same drawing too:
 // "browser_probabilities" in the JSON line.
 //
-// Needs scripts/e2e/install.sh (playwright-core in ~/.cache/simple-nn/e2e, or
-// on NODE_PATH). Chromium: $CHROMIUM or /usr/bin/chromium. E2E_VIEWPORT=WxH
-// (default 1024x800) picks the window size.
+// Needs scripts/e2e/install.sh (playwright-core in
+// ${XDG_CACHE_HOME:-~/.cache}/simple-nn/e2e, or on NODE_PATH). Chromium:
+// $CHROMIUM or /usr/bin/chromium. E2E_VIEWPORT=WxH (default 1024x800) picks
+// the window size.
 import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
@@ -29,7 +30,8 @@ if (!url || !screenshot) {
 }
 
 function loadPlaywright() {
-  const cache = join(homedir(), ".cache", "simple-nn", "e2e", "package.json");
+  const root = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  const cache = join(root, "simple-nn", "e2e", "package.json");
   for (const base of [cache, import.meta.url]) {
     try {
       return createRequire(base)("playwright-core");

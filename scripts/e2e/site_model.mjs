@@ -24,7 +24,8 @@ if (!url || !["drawings", "pixels"].includes(kind) || !input) {
   console.error("usage: node site_model.mjs URL drawings DIR | node site_model.mjs URL pixels FILE.json");
   process.exit(2);
 }
-const cache = join(homedir(), ".cache", "simple-nn", "e2e", "package.json");
+const cacheRoot = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+const cache = join(cacheRoot, "simple-nn", "e2e", "package.json");
 const { chromium } = createRequire(cache)("playwright-core");
 
 const inputs =

@@ -31,4 +31,4 @@ fi
 # The whole workspace, as scripts/test.sh builds it: building single packages
 # would resolve features differently and recompile the crates below them.
 cargo build --release --workspace --bins --examples
-exec "$HOME/.cache/simple-nn/export-venv/bin/python" scripts/export/compare.py "${browser[@]}" "$@"
+exec "${XDG_CACHE_HOME:-$HOME/.cache}/simple-nn/export-venv/bin/python" scripts/export/compare.py "${browser[@]}" "$@"

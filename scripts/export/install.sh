@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the Python environment in which programs we did not write read back
-# what ours write: a venv in ~/.cache/simple-nn/export-venv with numpy and
+# what ours write: a venv in ${XDG_CACHE_HOME:-~/.cache}/simple-nn/export-venv
+# (the cache the programs use, where the tests look for it) with numpy and
 # safetensors (check.py: the SafeTensors export), onnxruntime (check.py: the
 # ONNX export) and tensorboard (tensorboard_check.py: a run's event files),
 # pinned. Idempotent;
@@ -8,7 +9,7 @@
 # exits non-zero.
 set -euo pipefail
 
-VENV="$HOME/.cache/simple-nn/export-venv"
+VENV="${XDG_CACHE_HOME:-$HOME/.cache}/simple-nn/export-venv"
 PACKAGES=(numpy==2.4.6 safetensors==0.8.0 onnxruntime==1.32.0 tensorboard==2.21.0)
 
 fail() { echo "export check install: $*" >&2; exit 1; }

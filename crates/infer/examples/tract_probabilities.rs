@@ -7,7 +7,7 @@
 //! cargo run --release -p infer --example tract_probabilities -- MODEL.onnx IMAGES_IDX COUNT
 //! ```
 
-#[path = "../tests/common/tract.rs"]
+#[path = "../tests/infer/common/tract.rs"]
 mod tract;
 
 use std::path::PathBuf;

@@ -109,6 +109,8 @@ fn package_files() -> PackageFiles<'static> {
 
 #[cfg(test)]
 mod tests {
+    use testkit::fake_npm;
+
     use super::*;
 
     fn ort_web(dir: &Path, npm: PathBuf) -> OrtWeb {
@@ -117,22 +119,6 @@ mod tests {
             npm,
             timeout: Duration::from_secs(60),
         }
-    }
-
-    /// An executable `dir/npm` running the shell `body` (installed by a child
-    /// process, so no fork of this test process holds it open for writing).
-    fn fake_npm(dir: &Path, body: &str) -> PathBuf {
-        let text = dir.join("npm.txt");
-        std::fs::write(&text, format!("#!/bin/sh\n{body}\n")).unwrap();
-        let program = dir.join("npm");
-        let status = std::process::Command::new("install")
-            .args(["-m", "755"])
-            .arg(&text)
-            .arg(&program)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        program
     }
 
     #[test]

@@ -2,13 +2,11 @@
 //! claims a run directory of its own, and each `sweep` a sweep directory whose
 //! table holds its own runs and no other's.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// Starts `program` with `args` in `cwd` without waiting for it.
 fn start(program: &Path, args: &[&str], cwd: &Path) -> Child {

@@ -14,30 +14,16 @@
 //! (scripts/e2e/install.sh); skipped without the browser tools, except under
 //! CI=true, where it fails.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{
-    TestRun, assert_close, assert_success, e2e_script, image_probabilities, missing_browser_tools,
+use image::{GrayImage, Luma};
+use testkit::ChildServer;
+
+use crate::common::{
+    TestRun, assert_close, assert_success, browser_tools_or_skip, e2e_script, image_probabilities,
     probabilities,
 };
-use image::{GrayImage, Luma};
-
-/// Whether the browser tools are here; says why not (and fails under CI=true).
-fn browser_tools() -> bool {
-    match missing_browser_tools() {
-        None => true,
-        Some(reason) => {
-            let message = format!("{reason}: run scripts/e2e/install.sh");
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-            eprintln!("skipped: {message}");
-            false
-        }
-    }
-}
 
 /// `infer export --format web` of the run (or committee) in `run_dir` into
 /// `<tmp>/site`, with `run`'s test digits.
@@ -57,15 +43,11 @@ fn export_site(run: &TestRun, run_dir: &Path, tmp: &Path) -> PathBuf {
 }
 
 /// `python3 -m http.server` on a free loopback port, serving `dir`; killed
-/// when dropped.
-struct StaticServer {
-    child: Child,
-    url: String,
-}
-
-impl StaticServer {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new("python3")
+/// when dropped. Its first line: "Serving HTTP on 127.0.0.1 port 40123
+/// (http://127.0.0.1:40123/) ...".
+fn static_server(dir: &Path) -> ChildServer {
+    ChildServer::spawn(
+        Command::new("python3")
             .args([
                 "-u",
                 "-m",
@@ -76,35 +58,13 @@ impl StaticServer {
                 "--directory",
             ])
             .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
-        let url = line
-            .split(['(', ')'])
-            .nth(1)
-            .filter(|url| url.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Self { child, url }
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .stderr(Stdio::null()),
+    )
 }
 
 #[test]
 fn the_static_site_reads_a_drawing_with_no_server_of_ours() {
-    if !browser_tools() {
+    if !browser_tools_or_skip() {
         return;
     }
     let run = TestRun::new();
@@ -154,7 +114,7 @@ fn the_static_site_reads_a_drawing_with_no_server_of_ours() {
 /// answer is `infer --image`'s with the committee.
 #[test]
 fn the_static_site_of_a_committee_answers_with_the_committee() {
-    if !browser_tools() {
+    if !browser_tools_or_skip() {
         return;
     }
     let run = TestRun::new();
@@ -183,7 +143,7 @@ fn the_static_site_of_a_committee_answers_with_the_committee() {
 /// failed request, and returns its answer; the screenshot goes to
 /// `screenshot` in the target's scratch directory.
 fn draw_on(site: &Path, screenshot: &str, tmp: &Path) -> serde_json::Value {
-    let server = StaticServer::start(site);
+    let server = static_server(site);
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(screenshot);
     let output = Command::new("node")
         .arg(e2e_script("page.mjs"))
@@ -288,7 +248,7 @@ fn drawings() -> Vec<(&'static str, GrayImage)> {
 
 #[test]
 fn the_pages_preprocessing_and_model_match_infer_on_many_drawings() {
-    if !browser_tools() {
+    if !browser_tools_or_skip() {
         return;
     }
     let run = TestRun::new();
@@ -328,7 +288,7 @@ fn the_pages_preprocessing_and_model_match_infer_on_many_drawings() {
         .collect();
     assert_eq!(ours.len(), drawings.len() - 1);
 
-    let server = StaticServer::start(&site);
+    let server = static_server(&site);
     let output = Command::new("node")
         .arg(e2e_script("site_model.mjs"))
         .arg(&server.url)

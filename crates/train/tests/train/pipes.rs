@@ -2,15 +2,12 @@
 //! stderr a pipe whose reader has already gone, as under `| head`: it ends
 //! with the status it would have had, without a panic message.
 
-mod common;
-
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Which of the program's outputs is closed.
 #[derive(Clone, Copy, Debug)]
@@ -142,27 +139,13 @@ fn free_port() -> u16 {
 fn health(port: u16) -> String {
     let started = Instant::now();
     loop {
-        if let Ok(answer) = ask_health(port) {
-            return answer.lines().next().unwrap_or_default().to_string();
+        let head = "GET /healthz HTTP/1.1\r\nHost: x";
+        let address = (Ipv4Addr::LOCALHOST, port);
+        if let Ok(answer) = testkit::raw_request(address, head, b"", Duration::from_secs(5)) {
+            return answer.status_line().to_string();
         }
         assert!(started.elapsed() < Duration::from_secs(30), "no server");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// One `GET /healthz` over a fresh connection; the whole answer.
-fn ask_health(port: u16) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    if answer.starts_with("HTTP/1.1 ") {
-        Ok(answer)
-    } else {
-        Err(std::io::Error::other(format!(
-            "not an HTTP answer: {answer:?}"
-        )))
     }
 }
 

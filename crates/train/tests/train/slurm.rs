@@ -6,14 +6,12 @@
 //! Slurm holds a requeued task back for about two minutes (its begin time);
 //! the tests release it at once with `scontrol update StartTime=now`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::{self, *};
 
 /// One test at a time on the cluster's two CPUs: a test's timing assumes
 /// its own tasks are the ones running.

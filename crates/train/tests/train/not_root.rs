@@ -8,14 +8,12 @@
 //! (not root, no `setpriv` or `runuser`, no user `nobody`); once the switch is
 //! possible, any failure is a failure, under CI or not.
 
-mod common;
-
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// The command words that run a program as `nobody`, or why there are none.
 fn as_nobody() -> Result<Vec<OsString>, String> {

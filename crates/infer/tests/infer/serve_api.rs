@@ -3,17 +3,16 @@
 //! answering after them. (An internal error cannot be caused from outside:
 //! its answer and its log line are tested in `src/api_error.rs`.)
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
-use common::{Server, TestRun};
 use data::IMAGE_PIXELS;
 use serde_json::Value;
 use tract_onnx::prelude::Framework;
+
+use crate::common::{self, Server, TestRun};
 
 /// A synthetic digit: a bright vertical bar, 28x28 bytes.
 fn bar_digit() -> Vec<u8> {

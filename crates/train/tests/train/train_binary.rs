@@ -1,9 +1,7 @@
 //! The `train` binary on small generated IDX data: plain output without a
 //! terminal, reproducibility, the wgpu path, and one-line errors on bad input.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn without_a_terminal_it_prints_one_plain_line_per_epoch_and_writes_the_run() {

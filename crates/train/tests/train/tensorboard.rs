@@ -5,29 +5,10 @@
 //! `batch_loss` point is the mean of its batches. Without the venv the test
 //! is skipped, except under CI=true, where it fails.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_success, run, sweep_bin, synthetic_mnist, train_bin};
-
-fn venv_python() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let python = Path::new(&home).join(".cache/simple-nn/export-venv/bin/python");
-    python.exists().then_some(python)
-}
-
-/// The venv's Python, or `None` (the test is skipped; under CI=true it fails).
-fn python_or_skip() -> Option<PathBuf> {
-    let python = venv_python();
-    if python.is_none() {
-        let message = "no export-venv: run scripts/export/install.sh";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("skipped: {message}");
-    }
-    python
-}
+use crate::common::{assert_success, run, sweep_bin, synthetic_mnist, train_bin};
 
 fn check_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/tensorboard_check.py")
@@ -35,7 +16,7 @@ fn check_script() -> PathBuf {
 
 #[test]
 fn tensorboards_reader_finds_every_value_of_metrics_csv() {
-    let Some(python) = python_or_skip() else {
+    let Some(python) = testkit::export_python_or_skip() else {
         return;
     };
     // 200 images in batches of 2: 100 batches an epoch, so each epoch's one
@@ -109,7 +90,7 @@ fn tensorboards_reader_finds_every_value_of_metrics_csv() {
 /// training and validation apart, each with its curves.
 #[test]
 fn a_sweeps_runs_appear_side_by_side() {
-    let Some(python) = python_or_skip() else {
+    let Some(python) = testkit::export_python_or_skip() else {
         return;
     };
     let data = synthetic_mnist(200, 100);

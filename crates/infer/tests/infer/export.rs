@@ -8,13 +8,13 @@
 //! without it the Python checks are skipped, except under CI=true, where they
 //! fail. Also: the one-line errors of every format, and --overwrite.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{TestRun, assert_success, tract};
+use testkit::assert_one_line_error;
 use tract_onnx::prelude::Framework;
+
+use crate::common::{self, TestRun, assert_success, tract};
 
 const IMAGES: usize = 1000;
 
@@ -187,14 +187,6 @@ fn export(format: &str, run: &Path, out: &Path, extra: &[&str]) -> Output {
     infer(&args)
 }
 
-fn one_line_error(output: &Output) -> String {
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
-
 /// Every format, with what it needs besides the run (the site: test digits).
 fn formats(run: &TestRun) -> [(&'static str, &'static str, Vec<String>); 3] {
     let data = vec![
@@ -215,14 +207,15 @@ fn export_errors_are_one_line_and_leave_nothing_behind() {
     for (format, name, extra) in formats(&run) {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let missing_dir = out.path().join("no/such/dir").join(name);
-        let stderr = one_line_error(&export(format, &run.dir(), &missing_dir, &extra));
+        let stderr = assert_one_line_error(&export(format, &run.dir(), &missing_dir, &extra));
         assert!(
             stderr.starts_with(&format!("error: cannot write {}: ", missing_dir.display())),
             "{format}: {stderr}"
         );
 
         // A directory holding no run: the error names model.json.
-        let stderr = one_line_error(&export(format, out.path(), &out.path().join(name), &extra));
+        let stderr =
+            assert_one_line_error(&export(format, out.path(), &out.path().join(name), &extra));
         assert!(stderr.contains("model.json"), "{format}: {stderr}");
         assert_eq!(
             std::fs::read_dir(out.path()).unwrap().count(),
@@ -234,7 +227,7 @@ fn export_errors_are_one_line_and_leave_nothing_behind() {
     let empty = tempfile::tempdir().unwrap();
     let site = out.path().join("site");
     let data = empty.path().to_str().unwrap();
-    let stderr = one_line_error(&export("web", &run.dir(), &site, &["--data-dir", data]));
+    let stderr = assert_one_line_error(&export("web", &run.dir(), &site, &["--data-dir", data]));
     assert!(stderr.contains(data), "{stderr}");
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
@@ -247,11 +240,11 @@ fn an_existing_file_is_replaced_only_with_overwrite() {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let path = out.path().join(name);
         std::fs::write(&path, "keep me").unwrap();
-        let stderr = one_line_error(&export(format, &run.dir(), &path, &extra));
+        let stderr = assert_one_line_error(&export(format, &run.dir(), &path, &extra));
         assert_eq!(
             stderr,
             format!(
-                "error: {} exists; add --overwrite to replace it\n",
+                "error: {} exists; add --overwrite to replace it",
                 path.display()
             )
         );

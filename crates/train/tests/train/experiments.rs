@@ -3,11 +3,9 @@
 //! optimizers and schedules, gradient-norm logging, the run's pictures, and
 //! a sweep of two configs.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::{self, *};
 
 /// The PNG at `path`, decoded: its width and height.
 fn png_size(path: &Path) -> (u32, u32) {

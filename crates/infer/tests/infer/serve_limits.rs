@@ -4,16 +4,15 @@
 //! comes a fast 503, and the server recovers at once; its memory stays
 //! bounded. Figures are printed (`cargo test ... -- --nocapture`).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{Server, TestRun};
 use data::IMAGE_PIXELS;
 use serde_json::Value;
+
+use crate::common::{Server, TestRun};
 
 /// The first lines of a request whose headers never end.
 const HALF_HEAD: &[u8] = b"POST /api/predict HTTP/1.1\r\nHost: x\r\n";
@@ -27,25 +26,11 @@ fn pixels_body() -> String {
 /// the status, the JSON body and how long the answer took.
 fn request(address: SocketAddr, head: &str, body: &[u8]) -> (u16, Value, Duration) {
     let started = Instant::now();
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(stream, "{head}\r\nConnection: close\r\n\r\n").unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = testkit::raw_request(address, head, body, Duration::from_secs(30))
+        .unwrap_or_else(|error| panic!("{head:?}: {error}"));
     let elapsed = started.elapsed();
-    let status = response
-        .get(9..12)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {response:?}"));
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(Value::Null),
-        elapsed,
-    )
+    let json = serde_json::from_str(response.body()).unwrap_or(Value::Null);
+    (response.status, json, elapsed)
 }
 
 fn predict(address: SocketAddr, body: &str) -> (u16, Value, Duration) {

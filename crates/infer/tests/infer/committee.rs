@@ -4,15 +4,15 @@
 //! and NumPy), its directory appears whole, and a bad or changed member is
 //! refused in one line.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::Device;
-use common::{assert_success, probabilities};
 use model::MlpConfig;
 use serde_json::Value;
+use testkit::assert_one_line_error;
+
+use crate::common::{self, assert_success, probabilities};
 
 /// Three saved runs of different networks (`<root>/runs/{a,b,c}`) and a
 /// synthetic MNIST of 30 test images (`<root>/mnist`).
@@ -91,15 +91,6 @@ fn save_run(dir: &Path, hidden: Vec<usize>) {
     std::fs::create_dir_all(dir).unwrap();
     let config = MlpConfig::new().with_hidden(hidden);
     model::save_model(dir, &config, &config.init(&Device::flex())).unwrap();
-}
-
-/// The one line a refused command printed on stderr (it exited 1, printed
-/// nothing on stdout).
-fn one_line_error(output: &Output) -> String {
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr.trim_end().to_string()
 }
 
 #[test]
@@ -222,14 +213,14 @@ fn bad_committees_are_refused_in_one_line_and_nothing_is_written() {
         ),
     ];
     for (runs, out, want) in cases {
-        let error = one_line_error(&members.build(&runs, &out, &[]));
+        let error = assert_one_line_error(&members.build(&runs, &out, &[]));
         assert!(error.starts_with(&want), "{error}\nwant {want}");
     }
     assert!(!out.exists());
 
     // A member retrained after the committee was built.
     save_run(&members.run("b"), vec![8, 8]);
-    let error = one_line_error(&members.infer(&["--run", good.to_str().unwrap()]));
+    let error = assert_one_line_error(&members.infer(&["--run", good.to_str().unwrap()]));
     assert!(
         error.starts_with(&format!(
             "error: member {}: its model.bpk changed since the committee was built",
@@ -256,7 +247,7 @@ fn a_finished_sweep_gives_its_runs_and_a_failed_one_is_refused() {
     let from = ["--from", sweep.to_str().unwrap()];
 
     // Still running: no summary yet.
-    let error = one_line_error(&members.build(&[], &out, &from));
+    let error = assert_one_line_error(&members.build(&[], &out, &from));
     assert_eq!(
         error,
         format!(
@@ -269,7 +260,7 @@ fn a_finished_sweep_gives_its_runs_and_a_failed_one_is_refused() {
     // One run failed.
     let rows = [row("a"), row("c")];
     run::sweep_summary::write_summary(&sweep, &rows, &[("b".into(), "exit 1".into())]).unwrap();
-    let error = one_line_error(&members.build(&[], &out, &from));
+    let error = assert_one_line_error(&members.build(&[], &out, &from));
     assert_eq!(
         error,
         format!(
@@ -432,7 +423,8 @@ fn choose_refuses_runs_that_held_out_other_images() {
     let members = Members::new();
     let (a, b) = (members.run("a"), members.run("b"));
     let out = members.path("chosen");
-    let refused = |runs: &[PathBuf]| one_line_error(&members.build(runs, &out, &["--choose"]));
+    let refused =
+        |runs: &[PathBuf]| assert_one_line_error(&members.build(runs, &out, &["--choose"]));
     // Each drawn with its own seed.
     held_out_config(&a, 1, None);
     held_out_config(&b, 2, None);

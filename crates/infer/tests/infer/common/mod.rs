@@ -1,19 +1,23 @@
-//! A run directory with a (freshly initialised) model and a small synthetic
-//! MNIST, and an `infer serve` process on a free port of 127.0.0.1.
-#![allow(dead_code)] // each test file uses part of this
+//! This crate's helpers: a run directory with a (freshly initialised) model
+//! and a small synthetic MNIST, and an `infer serve` process on a free port
+//! of 127.0.0.1. Running programs, raw HTTP and the cache directory are
+//! testkit's, shared with the other crates' tests.
 
 pub mod tract;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 use burn::tensor::Device;
 use model::MlpConfig;
 use serde_json::Value;
 use tempfile::TempDir;
+use testkit::ChildServer;
+
+pub use testkit::assert_success;
 
 /// `<tmp>/run` holds model.json, model.bpk and a test.json claiming 62.5%
 /// accuracy; `<tmp>/mnist` holds 200 training and (by default) 100 test images.
@@ -91,7 +95,7 @@ impl TestRun {
 
 /// `infer serve --port 0` on the run, killed when dropped.
 pub struct Server {
-    child: Child,
+    process: ChildServer,
     address: SocketAddr,
     stderr: Option<ChildStderr>,
     agent: ureq::Agent,
@@ -108,36 +112,26 @@ impl Server {
     /// `data_dir`'s MNIST unless `extra` names a `--data-dir`.
     pub fn start_on(run_dir: &Path, data_dir: &Path, extra: &[&str]) -> Self {
         let default_data = ["--data-dir", data_dir.to_str().unwrap()];
-        let mut child = Command::new(env!("CARGO_BIN_EXE_infer"))
-            .args(["serve", "--port", "0", "--run", run_dir.to_str().unwrap()])
-            .args(if extra.contains(&"--data-dir") {
-                &[][..]
-            } else {
-                &default_data[..]
-            })
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|address| address.parse().ok())
-            .unwrap_or_else(|| panic!("no address in the start-up line {line:?}"));
+        let mut process = ChildServer::spawn(
+            Command::new(env!("CARGO_BIN_EXE_infer"))
+                .args(["serve", "--port", "0", "--run", run_dir.to_str().unwrap()])
+                .args(if extra.contains(&"--data-dir") {
+                    &[][..]
+                } else {
+                    &default_data[..]
+                })
+                .args(extra)
+                .stderr(Stdio::piped()),
+        );
+        let address = process.address();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        let stderr = child.stderr.take();
+        let stderr = process.child.stderr.take();
         Self {
-            child,
+            process,
             address,
             stderr,
             agent,
@@ -159,7 +153,8 @@ impl Server {
     }
 
     fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.child.id())).unwrap();
         status
             .lines()
             .find_map(|line| line.strip_prefix(field))
@@ -227,22 +222,15 @@ impl Server {
     /// `body`, on a fresh connection and returns the status and the JSON body of
     /// the response, read until the server closes.
     pub fn raw(&self, head: &str, body: &[u8]) -> (u16, Value) {
-        let mut stream = TcpStream::connect(self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(stream, "{head}\r\nConnection: close\r\n\r\n").unwrap();
-        stream.write_all(body).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response[9..12].parse().unwrap();
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        let response = testkit::raw_request(self.address, head, body, Duration::from_secs(30))
+            .unwrap_or_else(|error| panic!("{head:?}: {error}"));
+        let json = serde_json::from_str(response.body()).unwrap_or(Value::Null);
+        (response.status, json)
     }
 
     /// Sends SIGTERM and returns the exit code and everything on stderr.
     pub fn terminate(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
+        let pid = self.process.child.id().to_string();
         assert!(
             Command::new("kill")
                 .args(["-TERM", &pid])
@@ -250,7 +238,7 @@ impl Server {
                 .unwrap()
                 .success()
         );
-        let status = self.child.wait().unwrap();
+        let status = self.process.child.wait().unwrap();
         let mut stderr = String::new();
         self.stderr
             .take()
@@ -258,13 +246,6 @@ impl Server {
             .read_to_string(&mut stderr)
             .unwrap();
         (status.code(), stderr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -284,11 +265,11 @@ pub fn e2e_script(name: &str) -> PathBuf {
 
 /// Why the browser tests cannot run here (no node, Chromium or
 /// playwright-core: scripts/e2e/install.sh installs them), if they cannot.
-pub fn missing_browser_tools() -> Option<String> {
+fn missing_browser_tools() -> Option<String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let node = Command::new("node").arg("--version").output();
-    let playwright = std::env::var_os("HOME")
-        .map(|home| Path::new(&home).join(".cache/simple-nn/e2e/node_modules/playwright-core"));
+    let playwright =
+        testkit::cache_dir().map(|cache| cache.join("e2e/node_modules/playwright-core"));
     if node.is_err() {
         Some("node is not installed".into())
     } else if !Path::new(&chromium).exists() {
@@ -297,6 +278,18 @@ pub fn missing_browser_tools() -> Option<String> {
         Some("playwright-core is not installed".into())
     } else {
         None
+    }
+}
+
+/// Whether the browser tests can run here; if not, says why and the caller
+/// returns (a failure under CI=true, see [`testkit::skip`]).
+pub fn browser_tools_or_skip() -> bool {
+    match missing_browser_tools() {
+        None => true,
+        Some(reason) => {
+            testkit::skip(&format!("{reason}: run scripts/e2e/install.sh"));
+            false
+        }
     }
 }
 
@@ -335,14 +328,7 @@ pub fn image_probabilities(run_dir: &Path, png: &Path) -> Vec<f32> {
 /// probability within 1e-5 of `infer`'s, see the script), or `None`
 /// (skipped, but a failure under CI=true) without the venv.
 pub fn export_check(model: &Path, images_idx: &Path, infer_jsonl: &Path) -> Option<Value> {
-    let home = std::env::var_os("HOME").unwrap_or_default();
-    let python = Path::new(&home).join(".cache/simple-nn/export-venv/bin/python");
-    if !python.exists() {
-        let message = "no export-venv: run scripts/export/install.sh";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("skipped: {message}");
-        return None;
-    }
+    let python = testkit::export_python_or_skip()?;
     let check = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/export/check.py"))
         .args([model, images_idx, infer_jsonl])
@@ -350,14 +336,4 @@ pub fn export_check(model: &Path, images_idx: &Path, infer_jsonl: &Path) -> Opti
         .unwrap();
     let report = assert_success(&check);
     Some(serde_json::from_str(report.trim()).unwrap())
-}
-
-/// Asserts a program exited 0 (showing its stderr when it did not); its stdout.
-pub fn assert_success(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }

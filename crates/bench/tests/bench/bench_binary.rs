@@ -6,9 +6,11 @@ use std::process::{Command, Output};
 
 use burn::tensor::Device;
 use serde_json::Value;
+use testkit::{ChildServer, assert_one_line_error, assert_success};
 
+/// Runs `bench` (from the same build as `infer`: see [`testkit::workspace_bin`]).
 fn bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bench"))
+    Command::new(testkit::workspace_bin("bench"))
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
@@ -17,19 +19,8 @@ fn bench(args: &[&str]) -> Output {
 
 /// The one JSON object a successful run prints.
 fn report(output: &Output) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stderr: {stderr}");
-    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
-}
-
-fn one_line_error(output: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.matches("(os error").count() <= 1, "{stderr}");
-    stderr
+    let stdout = assert_success(output);
+    serde_json::from_str(&stdout).expect("stdout is one JSON object")
 }
 
 fn synthetic(train: usize, test: usize) -> tempfile::TempDir {
@@ -157,16 +148,16 @@ fn matmul_reports_a_positive_throughput() {
 fn bad_input_is_a_one_line_error() {
     let missing = tempfile::tempdir().unwrap();
     let gone = missing.path().join("no-such-run");
-    let error = one_line_error(&bench(&["infer", "--run", path(&gone), "--reps", "1"]));
+    let error = assert_one_line_error(&bench(&["infer", "--run", path(&gone), "--reps", "1"]));
     assert!(error.contains("no-such-run"), "{error}");
 
-    let error = one_line_error(&bench(&["profile", "--data-dir", path(&gone)]));
+    let error = assert_one_line_error(&bench(&["profile", "--data-dir", path(&gone)]));
     assert!(error.contains("no-such-run"), "{error}");
 
-    let error = one_line_error(&bench(&["profile", "--augment", path(&gone)]));
+    let error = assert_one_line_error(&bench(&["profile", "--augment", path(&gone)]));
     assert!(error.contains("no-such-run"), "{error}");
 
-    let error = one_line_error(&bench(&["profile", "--dropout", "1"]));
+    let error = assert_one_line_error(&bench(&["profile", "--dropout", "1"]));
     assert_eq!(
         error.trim_end(),
         "error: --dropout 1: dropout must be in [0, 1), got 1"
@@ -178,57 +169,34 @@ fn bad_input_is_a_one_line_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--batch-size"));
 }
 
-/// `infer serve` (built beside `bench` by `cargo build --workspace`) on a
-/// freshly initialised model, on a free port; killed when dropped.
-struct Server(std::process::Child, String);
+/// `infer serve` (another package's binary, built if need be) on a freshly
+/// initialised model, on a free port; killed when dropped.
+struct Server(ChildServer);
 
 impl Server {
     /// Starts it with `extra` flags.
     fn start(data: &Path, run: &Path, extra: &[&str]) -> Self {
-        use std::io::BufRead;
         let config = model::MlpConfig::new();
         model::save_model(run, &config, &config.init(&Device::flex())).unwrap();
-        let infer = Path::new(env!("CARGO_BIN_EXE_bench"))
-            .with_file_name(format!("infer{}", std::env::consts::EXE_SUFFIX));
-        let mut child = Command::new(&infer)
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--run",
-                path(run),
-                "--data-dir",
-                path(data),
-            ])
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "{}: {error} (build it: cargo build --workspace)",
-                    infer.display()
-                )
-            });
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split(" at ")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap();
-        Self(child, url.trim_end_matches('/').to_string())
+        Self(ChildServer::spawn(
+            Command::new(testkit::workspace_bin("infer"))
+                .args([
+                    "serve",
+                    "--port",
+                    "0",
+                    "--run",
+                    path(run),
+                    "--data-dir",
+                    path(data),
+                ])
+                .args(extra)
+                .stderr(std::process::Stdio::null()),
+        ))
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    /// Its URL, without the final `/`.
+    fn url(&self) -> &str {
+        self.0.url.trim_end_matches('/')
     }
 }
 
@@ -241,7 +209,7 @@ fn load_counts_every_request_against_a_real_server() {
         let json = report(&bench(&[
             "load",
             "--url",
-            &server.1,
+            server.url(),
             "--connections",
             "3",
             "--requests",
@@ -277,11 +245,11 @@ fn a_short_soak_gets_every_answer_it_is_owed_and_reports_memory() {
         run.path(),
         &["--timeout", "1", "--header-timeout", "1"],
     );
-    let pid = server.0.id().to_string();
+    let pid = server.0.child.id().to_string();
     let json = report(&bench(&[
         "load",
         "--url",
-        &server.1,
+        server.url(),
         "--soak",
         "3",
         "--connections",
@@ -332,7 +300,7 @@ fn load_on_a_closed_port_fails_with_one_line() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let error = one_line_error(&bench(&[
+    let error = assert_one_line_error(&bench(&[
         "load",
         "--url",
         &url,

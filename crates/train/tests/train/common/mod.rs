@@ -1,10 +1,10 @@
-//! Helpers shared by the binary tests: a small learnable IDX dataset and a way
-//! to run the `train` and `infer` binaries.
-
-#![allow(dead_code)] // each test file uses its own subset
+//! This crate's helpers: a small learnable IDX dataset and a way to run the
+//! `train`, `sweep` and `infer` binaries. Running programs and judging their
+//! output is testkit's, shared with the other crates' tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+pub use testkit::{assert_one_line_error, assert_success, run, stderr, stdout, workspace_bin};
 
 /// `train` flags for affine and elastic distortions (on wgpu drawn on the
 /// device, on the CPUs on the host).
@@ -25,74 +25,23 @@ pub fn synthetic_mnist(train: usize, test: usize) -> tempfile::TempDir {
     dir
 }
 
-/// The `train` binary Cargo built for these tests.
+/// The `train` binary. Like every binary the tests run, from
+/// [`workspace_bin`]'s one build of the workspace: under `cargo test -p
+/// train` that build links this package's binaries again (Burn's features
+/// differ), so `CARGO_BIN_EXE_train` could be missing for that moment.
 pub fn train_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_train"))
+    workspace_bin("train")
 }
 
 /// The `sweep` binary, built with `train`.
 pub fn sweep_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sweep"))
+    workspace_bin("sweep")
 }
 
-/// The `infer` binary, built next to `train` by `cargo test --workspace`.
+/// The `infer` binary (`cargo test -p train` alone builds only this
+/// package's binaries; [`workspace_bin`] builds the rest).
 pub fn infer_bin() -> PathBuf {
     workspace_bin("infer")
-}
-
-/// Another package's binary (`infer`, `bench`), built next to `train` by
-/// `cargo test --workspace`.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    let path = train_bin().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` so every binary is built",
-        path.display()
-    );
-    path
-}
-
-/// Runs `program` with `args` in `cwd`, stdin closed, stdout and stderr captured.
-pub fn run(program: &Path, args: &[&str], cwd: &Path) -> Output {
-    Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts the command succeeded, showing its output if not.
-pub fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        stdout(output),
-        stderr(output)
-    );
-}
-
-/// Asserts the command failed with exactly one line on stderr, `error: ...`, and
-/// no panic; returns that line.
-pub fn assert_one_line_error(output: &Output) -> String {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got:\n{err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    // A cause is said once, not again by the error chain.
-    assert!(lines[0].matches("(os error").count() <= 1, "{err}");
-    lines[0].to_string()
 }
 
 /// A run's `test.json`, read by its owner.

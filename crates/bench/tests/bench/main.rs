@@ -1,0 +1,3 @@
+//! The `bench` crate's integration tests (one test binary per crate).
+
+mod bench_binary;
