@@ -1,7 +1,7 @@
 //! Running a program and judging what it printed.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `program` with `args` in `cwd`, stdin closed, stdout and stderr captured.
 pub fn run(program: &Path, args: &[&str], cwd: &Path) -> Output {
@@ -11,6 +11,29 @@ pub fn run(program: &Path, args: &[&str], cwd: &Path) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|error| panic!("{}: {error}", program.display()))
+}
+
+/// Starts `program` with `args` in `cwd` without waiting for it: stdin
+/// closed, stdout and stderr piped.
+pub fn start(program: &Path, args: &[&str], cwd: &Path) -> Child {
+    Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{}: {error}", program.display()))
+}
+
+/// Sends the signal `name` (`-TERM`, `-INT`, ...) to `child` with `kill`.
+pub fn signal(child: &Child, name: &str) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args([name, &pid]).status();
+    assert!(
+        sent.as_ref().is_ok_and(|status| status.success()),
+        "kill {name} {pid}: {sent:?}"
+    );
 }
 
 /// What the program printed on stdout.

@@ -16,7 +16,7 @@ mod server;
 
 pub use bins::workspace_bin;
 pub use cache::{cache_dir, export_python_or_skip, skip};
-pub use command::{assert_one_line_error, assert_success, run, stderr, stdout};
+pub use command::{assert_one_line_error, assert_success, run, signal, start, stderr, stdout};
 pub use http::{RawResponse, raw_request};
 #[cfg(unix)]
 pub use npm::fake_npm;

@@ -166,14 +166,7 @@ fn infer_serve_serves_and_stops_with_both_outputs_closed() {
         .spawn()
         .unwrap();
     assert_eq!(health(port.parse().unwrap()), "HTTP/1.1 200 OK");
-    let pid = server.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&server, "-TERM");
     // Its "stopped" line has nowhere to go either; it exits 0 all the same.
     assert_eq!(server.wait().unwrap().code(), Some(0));
 }

@@ -33,25 +33,7 @@ fn train_args<'a>(
 }
 
 fn spawn(args: &[&str], cwd: &Path) -> Child {
-    Command::new(train_bin())
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn signal(child: &Child, name: &str) {
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args([name, &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    start(&train_bin(), args, cwd)
 }
 
 /// Waits until the run has committed at least `epoch`, or `child` exits.

@@ -3,22 +3,10 @@
 //! table holds its own runs and no other's.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Output};
 
 use crate::common::*;
-
-/// Starts `program` with `args` in `cwd` without waiting for it.
-fn start(program: &Path, args: &[&str], cwd: &Path) -> Child {
-    Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// Waits for every child, in order.
 fn finish(children: Vec<Child>) -> Vec<Output> {

@@ -230,14 +230,7 @@ impl Server {
 
     /// Sends SIGTERM and returns the exit code and everything on stderr.
     pub fn terminate(mut self) -> (Option<i32>, String) {
-        let pid = self.process.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        testkit::signal(&self.process.child, "-TERM");
         let status = self.process.child.wait().unwrap();
         let mut stderr = String::new();
         self.stderr

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-pub use testkit::{assert_one_line_error, assert_success, run, stderr, stdout, workspace_bin};
+pub use testkit::{
+    assert_one_line_error, assert_success, run, signal, start, stderr, stdout, workspace_bin,
+};
 
 /// `train` flags for affine and elastic distortions (on wgpu drawn on the
 /// device, on the CPUs on the host).
