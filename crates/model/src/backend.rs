@@ -40,6 +40,7 @@ impl BackendDevice for Backend {
             Backend::Wgpu => {
                 static WGPU: OnceLock<Result<Device, String>> = OnceLock::new();
                 WGPU.get_or_init(|| {
+                    read_eagerly();
                     Device::wgpu_options()
                         .init()
                         .map_err(|error| error.to_string())
@@ -49,6 +50,23 @@ impl BackendDevice for Backend {
             }
         }
     }
+}
+
+/// Makes every read of a GPU tensor (`into_data`) copy the values off the
+/// device at once.
+///
+/// Burn 0.22.1 reads CubeCL tensors lazily on a "sync" runtime, its default:
+/// the bytes `into_data` returns are copied from the device memory when they
+/// are first looked at, and by then the device may have overwritten that
+/// memory in place (fusion reuses a tensor's buffer once no other tensor
+/// holds it). Burn's checkpointer looks at an epoch's optimizer and model
+/// records on a thread of its own while the next epoch trains, so
+/// `optim-<epoch>.bpk` held a later step's moments, or weights in place of
+/// moments, in about half of the wgpu runs. Declaring the runtime
+/// asynchronous is the one switch Burn has for eager reads; it changes
+/// nothing else (Burn reads the kind in this one place only).
+fn read_eagerly() {
+    burn_std::set_runtime_kind(burn_std::RuntimeKind::Async);
 }
 
 #[cfg(test)]
@@ -62,5 +80,29 @@ mod tests {
             let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0], &device);
             assert_eq!(x.sum().into_scalar::<f32>(), 3.0);
         }
+    }
+
+    /// What a read of a wgpu tensor returns holds the values the tensor had
+    /// when it was read, also when the device later overwrites the tensor's
+    /// memory in place (Adam's next step does, while Burn's checkpointer
+    /// writes the state of the step before on a thread of its own).
+    #[test]
+    fn a_wgpu_read_keeps_the_values_it_read() {
+        let device = match Backend::Wgpu.device() {
+            Ok(device) => device,
+            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true needs a Vulkan adapter (mesa-vulkan-drivers): {error}")
+            }
+            Err(error) => return eprintln!("skipping the wgpu check: {error}"),
+        };
+        let mut x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0], &device);
+        x = x * 1.0;
+        let read = x.clone().into_data();
+        for _ in 0..3 {
+            x = x * 2.0 + 1.0;
+        }
+        let later = x.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(later, [15.0, 23.0, 31.0, 39.0]);
+        assert_eq!(read.try_to_vec::<f32>().unwrap(), [1.0, 2.0, 3.0, 4.0]);
     }
 }
