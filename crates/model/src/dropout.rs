@@ -1,18 +1,21 @@
 //! Dropout masks from a counter-based generator, for the fused network on
-//! flex: each keep factor is a hash of (run seed, training step, layer,
-//! element), so a mask costs one vectorised pass and no generator state.
+//! flex and on the GPU: each keep factor is a hash of (run seed, training
+//! step, layer, element), so a mask costs one pass and no generator state.
 //!
 //! Burn's `Dropout` draws its mask with `Tensor::random` from the backend's
-//! one generator: a ChaCha stream read one Bernoulli draw at a time, then a
-//! multiplication by the mask and another by `1 / (1 - p)`. It also means a
-//! resumed run draws other masks than the uninterrupted one did (the
-//! generator's state is not in the checkpoint). Here step `s` of a run
-//! seeded `seed` draws the same masks whatever happened before it: the
-//! training loop starts the count at the resumed step.
+//! one generator: on the CPU a ChaCha stream read one Bernoulli draw at a
+//! time, then a multiplication by the mask and another by `1 / (1 - p)`. It
+//! also means a resumed run draws other masks than the uninterrupted one did
+//! (the generator's state is not in the checkpoint). Here step `s` of a run
+//! seeded `seed` draws the same masks whatever happened before it, and on
+//! every backend: the training loop starts the count at the resumed step.
+//! Flex computes the hash in a vectorised host loop, wgpu as integer tensor
+//! operations on the device ([`DropoutStream::next_masks_on`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use multiversion::multiversion;
 
 /// Where a network's training steps draw their dropout masks: the run's
@@ -44,6 +47,37 @@ impl DropoutStream {
             .map(|(layer, &units)| keep_factors(self.seed, step, layer, p, rows * units))
             .collect()
     }
+
+    /// [`next_masks`](Self::next_masks) as tensors `[rows, units[l]]` on
+    /// `device`: drawn on the host and uploaded on flex, computed on the
+    /// device elsewhere (wgpu), with the same values to the bit.
+    pub fn next_masks_on(
+        &self,
+        p: f64,
+        rows: usize,
+        units: &[usize],
+        device: &Device,
+    ) -> Vec<Tensor<2>> {
+        if *device == Device::flex() {
+            return self
+                .next_masks(p, rows, units)
+                .into_iter()
+                .zip(units)
+                .map(|(keep, &units)| {
+                    Tensor::from_data(TensorData::new(keep, [rows, units]), device)
+                })
+                .collect();
+        }
+        let step = self.next_step.fetch_add(1, Ordering::Relaxed);
+        units
+            .iter()
+            .enumerate()
+            .map(|(layer, &units)| {
+                let draw = Draw::new(self.seed, step, layer, p, rows * units);
+                draw.on_device(device).reshape([rows, units])
+            })
+            .collect()
+    }
 }
 
 /// `count` keep factors of `layer` at `step` of a run seeded `seed`: 0 with
@@ -53,19 +87,92 @@ impl DropoutStream {
 /// If `p` is not in [0, 1), or `count` is 2^32 or more (each element's
 /// counter is 32 bits).
 pub fn keep_factors(seed: u64, step: u64, layer: usize, p: f64, count: usize) -> Vec<f32> {
-    assert!((0.0..1.0).contains(&p), "a dropout rate in [0, 1), got {p}");
-    assert!(u32::try_from(count).is_ok(), "{count} elements in one mask");
-    let key = data::augment::mix(seed, step, layer as u64);
-    // Drop when the hash is below `threshold`: probability threshold / 2^32.
-    let threshold = (p * 4_294_967_296.0).round().min(f64::from(u32::MAX)) as u32;
+    let draw = Draw::new(seed, step, layer, p, count);
     let mut out = vec![0.0f32; count];
-    fill(
-        [key as u32, (key >> 32) as u32],
-        threshold,
-        (1.0 / (1.0 - p)) as f32,
-        &mut out,
-    );
+    fill(draw.key, draw.threshold, draw.keep, &mut out);
     out
+}
+
+/// What one mask is drawn from.
+struct Draw {
+    /// The hash's two 32-bit keys, from (seed, step, layer).
+    key: [u32; 2],
+    /// An element is dropped when its hash is below this: probability
+    /// `threshold / 2^32`.
+    threshold: u32,
+    /// The factor of a kept element, `1 / (1 - p)`.
+    keep: f32,
+    count: usize,
+}
+
+impl Draw {
+    /// # Panics
+    /// As [`keep_factors`].
+    fn new(seed: u64, step: u64, layer: usize, p: f64, count: usize) -> Self {
+        assert!((0.0..1.0).contains(&p), "a dropout rate in [0, 1), got {p}");
+        assert!(u32::try_from(count).is_ok(), "{count} elements in one mask");
+        let key = data::augment::mix(seed, step, layer as u64);
+        Self {
+            key: [key as u32, (key >> 32) as u32],
+            threshold: (p * 4_294_967_296.0).round().min(f64::from(u32::MAX)) as u32,
+            keep: (1.0 / (1.0 - p)) as f32,
+            count,
+        }
+    }
+
+    /// The `count` factors `[count]` as [`fill`] computes them, in 32-bit
+    /// integer tensor operations on `device`. Its `Int` tensors are made
+    /// `i32`, whose products wrap as `u32`'s do and whose bits are the
+    /// same; shifts mask off the sign bits an arithmetic shift brings in,
+    /// and `hash >= threshold` as unsigned numbers is the signed comparison
+    /// after flipping both sign bits. Fusion runs the chain in a few kernels.
+    fn on_device(&self, device: &Device) -> Tensor<1> {
+        let signed = |bits: u32| bits as i32;
+        let hash =
+            finalize_on_device(iota(self.count, device).bitwise_xor_scalar(signed(self.key[0])));
+        let hash = finalize_on_device(hash.bitwise_xor_scalar(signed(self.key[1])));
+        let flip = |bits: u32| signed(bits ^ 0x8000_0000);
+        hash.bitwise_xor_scalar(flip(0))
+            .greater_equal_elem(flip(self.threshold))
+            .float()
+            * self.keep
+    }
+}
+
+/// `[0, 1, ..., n - 1]` as `i32` on `device`.
+///
+/// Burn 0.22.1's `arange` on wgpu is a cumulative sum of ones, and on Mesa's
+/// lavapipe that sum stops at 65,535: element 65,536 on reads 65,534.
+/// Here no `arange` is longer than `PIECE`; a longer sequence is
+/// `high * PIECE + low` over a `[high, PIECE]` grid, cut to `n`.
+fn iota(n: usize, device: &Device) -> Tensor<1, Int> {
+    const PIECE: usize = 4096;
+    let arange = |n: usize| Tensor::<1, Int>::arange(0..n as i64, (device, DType::I32));
+    if n <= PIECE {
+        return arange(n);
+    }
+    let rows = n.div_ceil(PIECE);
+    let grid =
+        iota(rows, device).reshape([rows, 1]) * PIECE as i32 + arange(PIECE).reshape([1, PIECE]);
+    let all = grid.reshape([rows * PIECE]);
+    match rows * PIECE == n {
+        true => all,
+        false => all.slice(0..n),
+    }
+}
+
+/// [`finalize`] on every element of `h` (`i32` holding `u32` bits).
+fn finalize_on_device(h: Tensor<1, Int>) -> Tensor<1, Int> {
+    // A logical right shift: the arithmetic one, its sign copies masked off.
+    let shift = |h: Tensor<1, Int>, bits: u32| {
+        h.bitwise_right_shift_scalar(bits as i32)
+            .bitwise_and_scalar(((1u32 << (32 - bits)) - 1) as i32)
+    };
+    let h = h.clone().bitwise_xor(shift(h, 16));
+    let h = h * (0x85eb_ca6b_u32 as i32);
+    let h = h.clone().bitwise_xor(shift(h, 13));
+    let h = h * (0xc2b2_ae35_u32 as i32);
+    h.clone().bitwise_xor(shift(h, 16))
 }
 
 /// `out[i]` = `keep` if the hash of `i` under `key` is at least

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::nn::activation::{Activation as ActivationLayer, ActivationConfig};
 use burn::nn::{Dropout, DropoutConfig, Initializer, LeakyReluConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor};
 
 use crate::dropout::DropoutStream;
 use crate::fused;
@@ -63,7 +63,7 @@ pub struct Mlp {
     #[module(skip)]
     activation_kind: Activation,
     dropout: Dropout,
-    /// Where the fused path on flex draws its dropout masks.
+    /// Where the fused path (flex and wgpu) draws its dropout masks.
     #[module(skip)]
     dropout_stream: DropoutStream,
     /// Where the training step records gradient norms, when asked to.
@@ -189,8 +189,8 @@ impl Mlp {
     /// The network's tensors for the fused operations, when they can run on
     /// `images` (flex or wgpu, `f32`, every layer with a bias): the weights and biases,
     /// and, while training with dropout, one keep factor per hidden layer
-    /// (0 or `1 / (1 - p)`): on flex from the network's [`DropoutStream`],
-    /// on wgpu drawn on the device as Burn's `Dropout` draws its mask.
+    /// (0 or `1 / (1 - p)`) from the network's [`DropoutStream`]: drawn on
+    /// the host on flex, on the device on wgpu, the same masks on both.
     pub(crate) fn fused_network(&self, images: &Tensor<2>) -> Option<fused::Network<Dispatch>> {
         let device = images.device();
         let f32_params = self
@@ -206,27 +206,12 @@ impl Mlp {
             let batch = images.dims()[0];
             let hidden = &self.layers[..self.layers.len() - 1];
             let units: Vec<usize> = hidden.iter().map(|layer| layer.weight.dims()[1]).collect();
-            network.keep = if device == Device::flex() {
-                self.dropout_stream
-                    .next_masks(dropout.prob, batch, &units)
-                    .into_iter()
-                    .zip(&units)
-                    .map(|(keep, &units)| {
-                        Tensor::<2>::from_data(TensorData::new(keep, [batch, units]), &device)
-                            .into_dispatch()
-                    })
-                    .collect()
-            } else {
-                // Dropout of a tensor of ones is its keep factor.
-                units
-                    .iter()
-                    .map(|&units| {
-                        dropout
-                            .forward(Tensor::<2>::ones([batch, units], &device))
-                            .into_dispatch()
-                    })
-                    .collect()
-            };
+            network.keep = self
+                .dropout_stream
+                .next_masks_on(dropout.prob, batch, &units, &device)
+                .into_iter()
+                .map(Tensor::into_dispatch)
+                .collect();
         }
         Some(network)
     }
@@ -262,16 +247,16 @@ impl Mlp {
         softmax(self.forward(images), 1)
     }
 
-    /// The network whose training step records each layer's weight-gradient
-    /// norm into `log` (one sync per layer per batch: opt-in).
-    /// Draws the fused path's dropout masks on flex from `stream` (a run's
-    /// seed and its next step), so that a resumed run draws the masks an
-    /// uninterrupted one would.
+    /// Draws the fused path's dropout masks (flex and wgpu) from `stream` (a
+    /// run's seed and its next step), so that a resumed run draws the masks
+    /// an uninterrupted one would.
     pub fn with_dropout_stream(mut self, stream: DropoutStream) -> Self {
         self.dropout_stream = stream;
         self
     }
 
+    /// The network whose training step records each layer's weight-gradient
+    /// norm into `log` (one sync per layer per batch: opt-in).
     pub fn with_grad_log(mut self, log: GradNormLog) -> Self {
         self.grad_log = Some(log);
         self

@@ -77,11 +77,12 @@ fn on_ndarray_too() {
     interrupt_and_resume("ndarray", &[]);
 }
 
-/// On the GPU the batches are gathered and distorted on the device and the
-/// optimizer's state comes back onto it: bit-identical too.
+/// On the GPU the batches are gathered and distorted on the device, the
+/// dropout masks drawn there, and the optimizer's state comes back onto
+/// it: bit-identical too.
 #[test]
 fn on_wgpu_too() {
-    interrupt_and_resume("wgpu", AUGMENTED);
+    interrupt_and_resume("wgpu", &[AUGMENTED, &["--set", "model.dropout=0.3"]].concat());
 }
 
 /// A wgpu run killed once its first epoch is committed resumes from that
