@@ -172,14 +172,20 @@ fn forward(
 /// `act(z)` and, when asked, `act'(z)`, with the host kernels' formulas.
 fn activate(activation: Activation, z: Tensor<2>, slope: bool) -> (Tensor<2>, Option<Tensor<2>>) {
     match activation {
+        // The 0/1 slopes are written with `mask_fill`, which fusion compiles
+        // into the kernel beside the product; turning a comparison's bools
+        // into floats (`.float()`) is a launch of its own in Burn 0.22.1.
         Activation::Relu => {
-            let slope = slope.then(|| z.clone().greater_elem(0.0).float());
-            (relu(z), slope)
+            let a = relu(z.clone());
+            let slope = slope.then(|| a.clone().mask_fill(z.greater_elem(0.0), 1.0));
+            (a, slope)
         }
         Activation::LeakyRelu => {
             // 1 where z >= 0, the slope below: the output is z times it.
-            let factor = z.clone().greater_equal_elem(0.0).float() * (1.0 - LEAKY_RELU_SLOPE)
-                + LEAKY_RELU_SLOPE;
+            let factor = z
+                .clone()
+                .mask_fill(z.clone().greater_equal_elem(0.0), 1.0)
+                .mask_fill(z.clone().lower_elem(0.0), LEAKY_RELU_SLOPE);
             (z * factor.clone(), slope.then_some(factor))
         }
         Activation::Sigmoid => {

@@ -82,7 +82,10 @@ fn on_ndarray_too() {
 /// it: bit-identical too.
 #[test]
 fn on_wgpu_too() {
-    interrupt_and_resume("wgpu", &[AUGMENTED, &["--set", "model.dropout=0.3"]].concat());
+    interrupt_and_resume(
+        "wgpu",
+        &[AUGMENTED, &["--set", "model.dropout=0.3"]].concat(),
+    );
 }
 
 /// A wgpu run killed once its first epoch is committed resumes from that
