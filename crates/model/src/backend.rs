@@ -69,6 +69,22 @@ fn read_eagerly() {
     burn_std::set_runtime_kind(burn_std::RuntimeKind::Async);
 }
 
+/// The wgpu device for a test, or `None` (the test skips, saying why)
+/// without a Vulkan adapter; under `CI=true` a missing adapter fails.
+#[cfg(test)]
+pub(crate) fn wgpu_for_tests() -> Option<Device> {
+    match Backend::Wgpu.device() {
+        Ok(device) => Some(device),
+        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true needs a Vulkan adapter (mesa-vulkan-drivers): {error}")
+        }
+        Err(error) => {
+            eprintln!("skipping the wgpu check: {error}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,12 +104,8 @@ mod tests {
     /// writes the state of the step before on a thread of its own).
     #[test]
     fn a_wgpu_read_keeps_the_values_it_read() {
-        let device = match Backend::Wgpu.device() {
-            Ok(device) => device,
-            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true needs a Vulkan adapter (mesa-vulkan-drivers): {error}")
-            }
-            Err(error) => return eprintln!("skipping the wgpu check: {error}"),
+        let Some(device) = wgpu_for_tests() else {
+            return;
         };
         let mut x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0], &device);
         x = x * 1.0;

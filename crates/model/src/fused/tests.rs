@@ -290,22 +290,13 @@ fn other_backends_take_the_layer_path() {
 /// adapter, except under `CI=true`, where that fails.
 mod on_wgpu {
     use super::*;
-    use crate::{Backend, BackendDevice, FusedAdam};
+    use crate::{Backend, FusedAdam};
     use burn::module::Module;
     use burn::optim::ModuleOptimizer;
     use burn::store::ModuleRecord;
 
     fn wgpu() -> Option<Device> {
-        match Backend::Wgpu.device() {
-            Ok(device) => Some(device.autodiff()),
-            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true needs a Vulkan adapter (mesa-vulkan-drivers): {error}")
-            }
-            Err(error) => {
-                eprintln!("skipping the wgpu check: {error}");
-                None
-            }
-        }
+        crate::backend::wgpu_for_tests().map(Device::autodiff)
     }
 
     /// `fused` within 1e-4 of `reference`, relative to each value and to the
