@@ -18,7 +18,7 @@ use std::f32::consts::SQRT_2;
 use burn::backend::Cube;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
 use super::autodiff::{Gradient, Kernels, Pass};
 use super::{FusedMlpOps, Network};
@@ -247,14 +247,20 @@ fn cross_entropy(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Head {
 
 /// The gradient of `scale * mean cross-entropy` with respect to the logits:
 /// `(softmax(z) - onehot(target)) * scale / B`; `scale` is `[1, 1]`.
+///
+/// The one-hot is subtracted by adding -1 at each row's target
+/// (`scatter`), all on the device. Burn 0.22.1's `one_hot` reads the
+/// targets back to the host twice (its range check and its index copy):
+/// two host-device synchronisations every training step.
 fn cross_entropy_grad(
     probabilities: Tensor<2>,
     targets: Tensor<1, Int>,
     scale: Tensor<2>,
 ) -> Tensor<2> {
-    let [batch, classes] = probabilities.dims();
-    let onehot = targets.one_hot::<2>(classes).float();
-    (probabilities - onehot) * (scale / batch as f32)
+    let [batch, _] = probabilities.dims();
+    let minus_one = Tensor::<2>::full([batch, 1], -1.0, &probabilities.device());
+    let at_targets = targets.reshape([batch, 1]);
+    probabilities.scatter(1, at_targets, minus_one, IndexingUpdateOp::Add) * (scale / batch as f32)
 }
 
 /// The backward pass from `grad` (`[B, C]`): every layer's weight gradient
