@@ -17,10 +17,11 @@ use std::f32::consts::SQRT_2;
 
 use burn::backend::Cube;
 use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
 use super::autodiff::{Gradient, Kernels, Pass};
+use super::cube_head::cross_entropy_head;
 use super::{FusedMlpOps, Network};
 use config::{Activation, LEAKY_RELU_SLOPE};
 
@@ -46,8 +47,9 @@ pub(crate) struct Saved {
     /// `[I_l, O_l]` per layer.
     weights: Vec<Tensor<2>>,
     tape: Tape,
-    /// With the loss head: `softmax(logits)` `[B, C]` and the targets `[B]`.
-    loss: Option<(Tensor<2>, Tensor<1, Int>)>,
+    /// With the loss head: the mean loss's gradient with respect to the
+    /// logits, `(softmax(logits) - onehot(targets)) / B`, `[B, C]`.
+    loss: Option<Tensor<2>>,
 }
 
 /// Per hidden layer `l`: its output `a_l` (after dropout) and
@@ -92,17 +94,16 @@ impl Kernels for Cube {
                 saved,
             };
         };
-        let targets = Tensor::<1, Int>::from_primitive::<Cube>(targets);
-        let head = cross_entropy(&logits, &targets);
+        let head = cross_entropy_head(primitive(logits.clone()), targets);
         let saved = tape.map(|tape| Saved {
             x,
             weights,
             tape,
-            loss: Some((head.probabilities, targets)),
+            loss: Some(tensor(head.grad)),
         });
         Pass {
-            output: primitive(head.loss),
-            extra: Some((primitive(logits), primitive(head.correct))),
+            output: head.loss,
+            extra: Some((primitive(logits), head.correct)),
             saved,
         }
     }
@@ -111,9 +112,8 @@ impl Kernels for Cube {
         let upstream = Tensor::<2>::from_primitive::<Cube>(upstream);
         let grad = match saved.loss {
             None => upstream,
-            Some((probabilities, targets)) => {
-                cross_entropy_grad(probabilities, targets, upstream.reshape([1, 1]))
-            }
+            // The head's gradient of the mean loss, scaled by the loss's own.
+            Some(grad) => grad * upstream.reshape([1, 1]),
         };
         let (weights, biases, input) = backward(grad, saved.x, &saved.weights, saved.tape, input);
         Gradient {
@@ -211,57 +211,6 @@ fn activate(activation: Activation, z: Tensor<2>, slope: bool) -> (Tensor<2>, Op
 }
 
 const INV_SQRT_2PI: f32 = 0.398_942_3;
-
-/// The loss head's tensors for a batch.
-struct Head {
-    /// `[1]`: mean of `-ln softmax(z)[target]`.
-    loss: Tensor<1>,
-    /// `[1]`: rows whose largest logit is the target.
-    correct: Tensor<1>,
-    /// `[B, C]`.
-    probabilities: Tensor<2>,
-}
-
-/// Softmax cross-entropy of `logits` (`[B, C]`) against `targets` (`[B]`),
-/// as [`super::kernels::cross_entropy`]: shifted by each row's maximum.
-fn cross_entropy(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> Head {
-    let [batch, _] = logits.dims();
-    let shifted = logits.clone() - logits.clone().max_dim(1); // [B, C]
-    let exp = shifted.clone().exp();
-    let sum = exp.clone().sum_dim(1); // [B, 1]
-    let picked = shifted.gather(1, targets.clone().reshape([batch, 1])); // [B, 1]
-    let loss = (sum.clone().log() - picked).mean(); // [1]
-    let correct = logits
-        .clone()
-        .argmax(1)
-        .reshape([batch])
-        .equal(targets.clone())
-        .float()
-        .sum(); // [1]
-    Head {
-        loss,
-        correct,
-        probabilities: exp / sum,
-    }
-}
-
-/// The gradient of `scale * mean cross-entropy` with respect to the logits:
-/// `(softmax(z) - onehot(target)) * scale / B`; `scale` is `[1, 1]`.
-///
-/// The one-hot is subtracted by adding -1 at each row's target
-/// (`scatter`), all on the device. Burn 0.22.1's `one_hot` reads the
-/// targets back to the host twice (its range check and its index copy):
-/// two host-device synchronisations every training step.
-fn cross_entropy_grad(
-    probabilities: Tensor<2>,
-    targets: Tensor<1, Int>,
-    scale: Tensor<2>,
-) -> Tensor<2> {
-    let [batch, _] = probabilities.dims();
-    let minus_one = Tensor::<2>::full([batch, 1], -1.0, &probabilities.device());
-    let at_targets = targets.reshape([batch, 1]);
-    probabilities.scatter(1, at_targets, minus_one, IndexingUpdateOp::Add) * (scale / batch as f32)
-}
 
 /// The backward pass from `grad` (`[B, C]`): every layer's weight gradient
 /// `a^T · g` and bias gradient (the column sums of `g`), and with `input`

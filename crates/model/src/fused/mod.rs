@@ -24,6 +24,7 @@
 
 mod autodiff;
 mod cube;
+mod cube_head;
 pub(crate) mod flex;
 pub mod kernels;
 mod network;

@@ -442,6 +442,15 @@ mod on_wgpu {
         }
     }
 
+    /// The loss head on the GPU is one cube of 64 threads striding over the
+    /// rows: a batch of 200 (rows left over after three strides) agrees
+    /// with flex as the smaller batches do.
+    #[test]
+    fn a_batch_larger_than_the_head_s_cube_matches_flex() {
+        let Some(gpu) = wgpu() else { return };
+        check(MlpConfig::new().with_hidden(vec![24]), 200, &gpu);
+    }
+
     /// The GPU draws the dropout masks flex draws, to the bit (so a wgpu run
     /// with dropout resumes exactly, and trains with flex's masks): every
     /// rate, two steps, two layers, a mask of 300,000 elements among them.
