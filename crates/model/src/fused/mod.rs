@@ -12,7 +12,8 @@
 //! It is a Burn backend extension (`#[backend_extension(Autodiff, Flex, Cube)]`):
 //! [`flex.rs`](flex) runs the kernels of [`kernels`] on flex's host memory;
 //! [`cube.rs`](cube) runs the same arithmetic as tensor programs on the GPU
-//! (Burn's CubeCL backend, which wgpu is); [`autodiff.rs`](autodiff) records
+//! (Burn's CubeCL backend, which wgpu is), with the loss head as one CubeCL
+//! kernel of its own ([`cube_head.rs`](cube_head)); [`autodiff.rs`](autodiff) records
 //! the node and its hand-written backward pass over either. Burn's macro takes a fixed list of tensors per operation, while the
 //! network has any number of layers: [`Network`] carries them as vectors
 //! across Burn's dispatch layer, with the `ExtensionType` written out by hand

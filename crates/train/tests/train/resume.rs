@@ -129,8 +129,9 @@ fn with_augmentation_too() {
     interrupt_and_resume("flex", AUGMENTED);
 }
 
-/// Dropout masks are drawn from (seed, step, layer) on flex: a resumed run
-/// draws the masks an uninterrupted one draws.
+/// Dropout masks are drawn from (seed, step, layer) on flex (and on wgpu,
+/// see `on_wgpu_too`): a resumed run draws the masks an uninterrupted one
+/// draws.
 #[test]
 fn with_dropout_too() {
     interrupt_and_resume("flex", &["--set", "model.dropout=0.3"]);
