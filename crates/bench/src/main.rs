@@ -206,6 +206,7 @@ fn run(command: Command) -> anyhow::Result<serde_json::Value> {
                 "data_dir": located.dir,
                 "total_seconds": split.total(),
                 "launches_per_step": split.launches.per_step(split.steps),
+                "train_loss": split.train_loss,
                 "seconds": split,
             }))
         }

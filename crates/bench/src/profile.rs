@@ -80,6 +80,10 @@ pub struct Split {
     /// The matrix products of the forward and backward phases (flex's fused
     /// network, in the last epoch profiled: `None` elsewhere).
     pub products: Option<Products>,
+    /// The mean cross-entropy of the epoch's training images, as read back
+    /// (reported beside the seconds, not among them).
+    #[serde(skip)]
+    pub train_loss: f64,
 }
 
 /// The forward and backward phases' matrix products over the epoch.
@@ -208,7 +212,9 @@ pub fn profile_epochs(
         }
         _ => shuffled(MnistBatcher, settings, device, &train),
     };
-    let loader = EpochCount::new(loader, epoch);
+    // On the autodiff device, as Burn's `Learner` moves a training loader:
+    // the fused path applies dropout only to a batch that is part of a graph.
+    let loader = EpochCount::new(loader.to_device(&train_device), epoch);
     let sync = || device.sync().context("the device failed while profiling");
     let counter = Arc::new(LaunchCounter::default());
     let _observing = LaunchObservation::new(counter.clone());
@@ -256,7 +262,8 @@ pub fn profile_epochs(
             split.steps += 1;
         }
         fused::products::record(false);
-        Tally::read(&outputs).context("cannot read the losses back from the device")?;
+        let tally = Tally::read(&outputs).context("cannot read the losses back from the device")?;
+        split.train_loss = tally.loss_sum / tally.images as f64;
         split.metrics += lap(&mut clock);
         split.launches.metrics += counter.lap();
         evaluate(

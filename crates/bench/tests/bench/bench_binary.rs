@@ -68,6 +68,33 @@ fn profile_splits_every_step_of_each_epoch() {
     assert_eq!(json["distorted"], false);
 }
 
+/// `--dropout` reaches the profiled network: the same seed's epoch trains
+/// to another loss with half the hidden units dropped than without (the
+/// fused path draws masks only for a batch on the training device; the
+/// profile's loader once left its batches outside it, and `--dropout`
+/// silently did nothing).
+#[test]
+fn profile_trains_with_the_dropout_asked_for() {
+    let data = synthetic(64, 10);
+    let loss = |dropout: &str| {
+        let json = report(&bench(&[
+            "profile",
+            "--data-dir",
+            path(data.path()),
+            "--hidden",
+            "16",
+            "--dropout",
+            dropout,
+        ]));
+        let loss = json["train_loss"].as_f64().unwrap();
+        assert!(loss.is_finite() && loss > 0.0, "{json}");
+        loss
+    };
+    let plain = loss("0");
+    assert_eq!(loss("0"), plain, "the same seed trains to the same loss");
+    assert_ne!(loss("0.5"), plain);
+}
+
 /// `--augment` distorts the training images as the config's `[augment]`
 /// says (here the distorted preset's, which the profiles in docs/ use).
 #[test]
