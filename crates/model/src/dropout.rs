@@ -9,14 +9,17 @@
 //! (the generator's state is not in the checkpoint). Here step `s` of a run
 //! seeded `seed` draws the same masks whatever happened before it, and on
 //! every backend: the training loop starts the count at the resumed step.
-//! Flex computes the hash in a vectorised host loop, wgpu as integer tensor
-//! operations on the device ([`DropoutStream::next_masks_on`]).
+//! Flex computes the hash in a vectorised host loop, wgpu in one CubeCL
+//! kernel a layer on the device ([`DropoutStream::next_masks_on`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use multiversion::multiversion;
+
+use crate::fused;
+use crate::fused::cube_dropout::KeepDraw;
 
 /// Where a network's training steps draw their dropout masks: the run's
 /// seed and the number of the next step, shared by the network's clones.
@@ -50,7 +53,11 @@ impl DropoutStream {
 
     /// [`next_masks`](Self::next_masks) as tensors `[rows, units[l]]` on
     /// `device`: drawn on the host and uploaded on flex, computed on the
-    /// device elsewhere (wgpu), with the same values to the bit.
+    /// device by one kernel a layer on a CubeCL device (wgpu), with the same
+    /// values to the bit.
+    ///
+    /// # Panics
+    /// As [`keep_factors`], and on a device that is neither (ndarray).
     pub fn next_masks_on(
         &self,
         p: f64,
@@ -73,8 +80,8 @@ impl DropoutStream {
             .iter()
             .enumerate()
             .map(|(layer, &units)| {
-                let draw = Draw::new(self.seed, step, layer, p, rows * units);
-                draw.on_device(device).reshape([rows, units])
+                let draw = draw(self.seed, step, layer, p, rows * units);
+                fused::cube_dropout::keep_factors(draw, rows, units, device)
             })
             .collect()
     }
@@ -87,92 +94,30 @@ impl DropoutStream {
 /// If `p` is not in [0, 1), or `count` is 2^32 or more (each element's
 /// counter is 32 bits).
 pub fn keep_factors(seed: u64, step: u64, layer: usize, p: f64, count: usize) -> Vec<f32> {
-    let draw = Draw::new(seed, step, layer, p, count);
+    let KeepDraw {
+        key,
+        threshold,
+        keep,
+    } = draw(seed, step, layer, p, count);
     let mut out = vec![0.0f32; count];
-    fill(draw.key, draw.threshold, draw.keep, &mut out);
+    fill(key, threshold, keep, &mut out);
     out
 }
 
-/// What one mask is drawn from.
-struct Draw {
-    /// The hash's two 32-bit keys, from (seed, step, layer).
-    key: [u32; 2],
-    /// An element is dropped when its hash is below this: probability
-    /// `threshold / 2^32`.
-    threshold: u32,
-    /// The factor of a kept element, `1 / (1 - p)`.
-    keep: f32,
-    count: usize,
-}
-
-impl Draw {
-    /// # Panics
-    /// As [`keep_factors`].
-    fn new(seed: u64, step: u64, layer: usize, p: f64, count: usize) -> Self {
-        assert!((0.0..1.0).contains(&p), "a dropout rate in [0, 1), got {p}");
-        assert!(u32::try_from(count).is_ok(), "{count} elements in one mask");
-        let key = data::augment::mix(seed, step, layer as u64);
-        Self {
-            key: [key as u32, (key >> 32) as u32],
-            threshold: (p * 4_294_967_296.0).round().min(f64::from(u32::MAX)) as u32,
-            keep: (1.0 / (1.0 - p)) as f32,
-            count,
-        }
-    }
-
-    /// The `count` factors `[count]` as [`fill`] computes them, in 32-bit
-    /// integer tensor operations on `device`. Its `Int` tensors are made
-    /// `i32`, whose products wrap as `u32`'s do and whose bits are the
-    /// same; shifts mask off the sign bits an arithmetic shift brings in,
-    /// and `hash >= threshold` as unsigned numbers is the signed comparison
-    /// after flipping both sign bits. Fusion runs the chain in a few kernels.
-    fn on_device(&self, device: &Device) -> Tensor<1> {
-        let signed = |bits: u32| bits as i32;
-        let hash =
-            finalize_on_device(iota(self.count, device).bitwise_xor_scalar(signed(self.key[0])));
-        let hash = finalize_on_device(hash.bitwise_xor_scalar(signed(self.key[1])));
-        let flip = |bits: u32| signed(bits ^ 0x8000_0000);
-        hash.bitwise_xor_scalar(flip(0))
-            .greater_equal_elem(flip(self.threshold))
-            .float()
-            * self.keep
-    }
-}
-
-/// `[0, 1, ..., n - 1]` as `i32` on `device`.
+/// What `count` keep factors of `layer` at `step` of a run seeded `seed`
+/// are drawn from, on either device.
 ///
-/// Burn 0.22.1's `arange` on wgpu is a cumulative sum of ones, and on Mesa's
-/// lavapipe that sum stops at 65,535: element 65,536 on reads 65,534.
-/// Here no `arange` is longer than `PIECE`; a longer sequence is
-/// `high * PIECE + low` over a `[high, PIECE]` grid, cut to `n`.
-fn iota(n: usize, device: &Device) -> Tensor<1, Int> {
-    const PIECE: usize = 4096;
-    let arange = |n: usize| Tensor::<1, Int>::arange(0..n as i64, (device, DType::I32));
-    if n <= PIECE {
-        return arange(n);
+/// # Panics
+/// As [`keep_factors`].
+fn draw(seed: u64, step: u64, layer: usize, p: f64, count: usize) -> KeepDraw {
+    assert!((0.0..1.0).contains(&p), "a dropout rate in [0, 1), got {p}");
+    assert!(u32::try_from(count).is_ok(), "{count} elements in one mask");
+    let key = data::augment::mix(seed, step, layer as u64);
+    KeepDraw {
+        key: [key as u32, (key >> 32) as u32],
+        threshold: (p * 4_294_967_296.0).round().min(f64::from(u32::MAX)) as u32,
+        keep: (1.0 / (1.0 - p)) as f32,
     }
-    let rows = n.div_ceil(PIECE);
-    let grid =
-        iota(rows, device).reshape([rows, 1]) * PIECE as i32 + arange(PIECE).reshape([1, PIECE]);
-    let all = grid.reshape([rows * PIECE]);
-    match rows * PIECE == n {
-        true => all,
-        false => all.slice(0..n),
-    }
-}
-
-/// [`finalize`] on every element of `h` (`i32` holding `u32` bits).
-fn finalize_on_device(h: Tensor<1, Int>) -> Tensor<1, Int> {
-    // A logical right shift: the arithmetic one, its sign copies masked off.
-    let shift = |h: Tensor<1, Int>, bits: u32| {
-        h.bitwise_right_shift_scalar(bits as i32)
-            .bitwise_and_scalar(((1u32 << (32 - bits)) - 1) as i32)
-    };
-    let h = h.clone().bitwise_xor(shift(h, 16));
-    let h = h * (0x85eb_ca6b_u32 as i32);
-    let h = h.clone().bitwise_xor(shift(h, 13));
-    let h = h * (0xc2b2_ae35_u32 as i32);
-    h.clone().bitwise_xor(shift(h, 16))
 }
 
 /// `out[i]` = `keep` if the hash of `i` under `key` is at least

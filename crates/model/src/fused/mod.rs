@@ -13,7 +13,8 @@
 //! [`flex.rs`](flex) runs the kernels of [`kernels`] on flex's host memory;
 //! [`cube.rs`](cube) runs the same arithmetic as tensor programs on the GPU
 //! (Burn's CubeCL backend, which wgpu is), with the loss head as one CubeCL
-//! kernel of its own ([`cube_head.rs`](cube_head)); [`autodiff.rs`](autodiff) records
+//! kernel of its own ([`cube_head.rs`](cube_head)) and the dropout masks as
+//! another ([`cube_dropout.rs`](cube_dropout)); [`autodiff.rs`](autodiff) records
 //! the node and its hand-written backward pass over either. Burn's macro takes a fixed list of tensors per operation, while the
 //! network has any number of layers: [`Network`] carries them as vectors
 //! across Burn's dispatch layer, with the `ExtensionType` written out by hand
@@ -25,6 +26,7 @@
 
 mod autodiff;
 mod cube;
+pub(crate) mod cube_dropout;
 mod cube_head;
 pub(crate) mod flex;
 pub mod kernels;

@@ -453,22 +453,27 @@ mod on_wgpu {
 
     /// The GPU draws the dropout masks flex draws, to the bit (so a wgpu run
     /// with dropout resumes exactly, and trains with flex's masks): every
-    /// rate, two steps, two layers, a mask of 300,000 elements among them.
+    /// rate, two steps, two layers, a mask of 300,000 elements among them,
+    /// on the training (autodiff) device and the plain one.
     #[test]
     fn the_gpu_draws_flex_s_dropout_masks() {
-        let Some(gpu) = wgpu() else { return };
-        for p in [0.0, 0.2, 0.5, 0.9] {
-            for (rows, units) in [(7, [64, 33]), (300, [1000, 3])] {
-                let (host, device) = (DropoutStream::new(11, 3), DropoutStream::new(11, 3));
-                for step in 0..2 {
-                    let drawn = device.next_masks_on(p, rows, &units, &gpu);
-                    let expected = host.next_masks(p, rows, &units);
-                    for (layer, (mask, keep)) in drawn.into_iter().zip(expected).enumerate() {
-                        assert_eq!(mask.dims(), [rows, units[layer]]);
-                        assert!(
-                            values(mask) == keep,
-                            "p {p}, {rows} rows, step {step}, layer {layer}"
-                        );
+        let Some(autodiff) = wgpu() else { return };
+        for gpu in [autodiff.clone(), autodiff.inner()] {
+            for p in [0.0, 0.2, 0.5, 0.9] {
+                for (rows, units) in [(7, [64, 33]), (300, [1000, 3])] {
+                    let host = DropoutStream::new(11, 3);
+                    let device = DropoutStream::new(11, 3);
+                    for step in 0..2 {
+                        let drawn = device.next_masks_on(p, rows, &units, &gpu);
+                        let expected = host.next_masks(p, rows, &units);
+                        for (layer, (mask, keep)) in drawn.into_iter().zip(expected).enumerate() {
+                            assert_eq!(mask.dims(), [rows, units[layer]]);
+                            assert_eq!(mask.is_autodiff(), gpu.is_autodiff());
+                            assert!(
+                                values(mask) == keep,
+                                "p {p}, {rows} rows, step {step}, layer {layer}"
+                            );
+                        }
                     }
                 }
             }
