@@ -32,6 +32,7 @@
 //! Every product stays below 2^31 (`p s < 1568 x 2^20`), so the integer
 //! arithmetic is exact on every backend's integers.
 
+use burn::backend::DispatchDevice;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::SmallRng;
@@ -40,6 +41,7 @@ use rand::{RngCore, SeedableRng};
 use crate::augment::{BORDER, CENTRE, Distortion, KeyedWarp, PADDED, mix};
 use crate::elastic::{blur_matrix, signed_unit};
 use crate::mnist::{IMAGE_PIXELS, IMAGE_SIDE};
+use cube_warp::MAP_NUMBERS;
 
 /// Bits of a position in the noise table.
 const TABLE_BITS: u32 = 20;
@@ -112,8 +114,20 @@ impl DeviceDistortion {
             .iter()
             .map(|&index| self.distortion.draw_keyed(self.seed, epoch, index))
             .collect();
-        // One [B, 1] tensor per number of the map, each its own upload: a
-        // column sliced out of one [B, 6] tensor is a copy kernel on wgpu.
+        let fields = self.fields(&draws, &device); // [B, 1568]
+        if is_cube(&device) {
+            let maps: Vec<f32> = draws
+                .iter()
+                .flat_map(|draw| {
+                    [draw.shift[0], draw.shift[1]]
+                        .into_iter()
+                        .chain(draw.inverse)
+                })
+                .collect();
+            let maps = Tensor::<2>::from_data(TensorData::new(maps, [batch, MAP_NUMBERS]), &device);
+            return cube_warp::warp(images, maps, fields);
+        }
+        // One [B, 1] tensor per number of the map.
         let column = |number: fn(&KeyedWarp) -> f32| {
             let values: Vec<f32> = draws.iter().map(number).collect();
             Tensor::<2>::from_data(TensorData::new(values, [batch, 1]), &device)
@@ -124,38 +138,53 @@ impl DeviceDistortion {
         let mut sx =
             column(|d| d.inverse[0]) * u.clone() + column(|d| d.inverse[1]) * v.clone() + CENTRE;
         let mut sy = column(|d| d.inverse[2]) * u + column(|d| d.inverse[3]) * v + CENTRE;
-        if let Some((dx, dy)) = self.fields(&draws, &device) {
-            sx = sx + dx;
-            sy = sy + dy;
+        if let Some(fields) = fields {
+            sx = sx + fields.clone().narrow(1, 0, IMAGE_PIXELS);
+            sy = sy + fields.narrow(1, IMAGE_PIXELS, IMAGE_PIXELS);
         }
         bilinear(images, sx, sy)
     }
 
-    /// The elastic displacements `dx` and `dy` (`[B, 784]` each, in pixels)
-    /// of `draws`, or `None` without an elastic distortion.
-    fn fields(&self, draws: &[KeyedWarp], device: &Device) -> Option<(Tensor<2>, Tensor<2>)> {
+    /// The elastic displacements of `draws`, `[B, 1568]`: each image's `dx`
+    /// then `dy` (784 each, in pixels), or `None` without an elastic
+    /// distortion.
+    fn fields(&self, draws: &[KeyedWarp], device: &Device) -> Option<Tensor<2>> {
         let (table, [scaled_blur, blur], positions) = self.elastic.as_ref()?;
         let batch = draws.len();
         // Per image: the offset `o` and the odd stride `s` (low and high
         // half of the key, 20 bits each).
-        let column = |number: fn(u64) -> i32| {
-            let values: Vec<i32> = draws.iter().map(|draw| number(draw.field_key)).collect();
-            Tensor::<2, Int>::from_data(TensorData::new(values, [batch, 1]), device)
+        let offset = |key: u64| key as i32 & TABLE_MASK;
+        let stride = |key: u64| (key >> 32) as i32 & TABLE_MASK | 1;
+        let noise = if is_cube(device) {
+            let keys: Vec<i32> = draws
+                .iter()
+                .flat_map(|draw| [offset(draw.field_key), stride(draw.field_key)])
+                .collect();
+            let keys = Tensor::<2, Int>::from_data(TensorData::new(keys, [batch, 2]), device);
+            cube_warp::noise(table.clone(), keys)
+        } else {
+            let column = |number: &dyn Fn(u64) -> i32| {
+                let values: Vec<i32> = draws.iter().map(|draw| number(draw.field_key)).collect();
+                Tensor::<2, Int>::from_data(TensorData::new(values, [batch, 1]), device)
+            };
+            let at = (positions.clone() * column(&stride) + column(&offset))
+                .bitwise_and_scalar(TABLE_MASK); // [B, 1568]
+            table
+                .clone()
+                .select(0, at.reshape([batch * 2 * IMAGE_PIXELS]))
+                .reshape([batch * 2, IMAGE_SIDE, IMAGE_SIDE])
         };
-        let offset = column(|key| key as i32 & TABLE_MASK);
-        let stride = column(|key| (key >> 32) as i32 & TABLE_MASK | 1);
-        let at = (positions.clone() * stride + offset).bitwise_and_scalar(TABLE_MASK); // [B, 1568]
-        let noise = table
-            .clone()
-            .select(0, at.reshape([batch * 2 * IMAGE_PIXELS]))
-            .reshape([batch * 2, IMAGE_SIDE, IMAGE_SIDE]);
         let smoothed = scaled_blur.clone().matmul(noise).matmul(blur.clone()); // alpha G F G
-        let smoothed = smoothed.reshape([batch, 2 * IMAGE_PIXELS]);
-        Some((
-            smoothed.clone().narrow(1, 0, IMAGE_PIXELS),
-            smoothed.narrow(1, IMAGE_PIXELS, IMAGE_PIXELS),
-        ))
+        Some(smoothed.reshape([batch, 2 * IMAGE_PIXELS]))
     }
+}
+
+/// Whether `device` is a CubeCL one (wgpu), where the warp is one kernel.
+fn is_cube(device: &Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::Cube(_)
+    )
 }
 
 /// `images` (`[B, 784]`) read at the points `(sx, sy)` (`[B, 784]` each, in
@@ -184,5 +213,6 @@ fn bilinear(images: Tensor<2>, sx: Tensor<2>, sy: Tensor<2>) -> Tensor<2> {
     top.clone() + (bottom - top) * fy
 }
 
+mod cube_warp;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,8 @@ pub mod augment;
 #[cfg(feature = "burn")]
 pub mod batcher;
 #[cfg(feature = "burn")]
+pub mod cube_op;
+#[cfg(feature = "burn")]
 pub mod dataset;
 #[cfg(feature = "burn")]
 mod device_augment;

@@ -8,19 +8,16 @@
 //! `arange`'s cumulative sum unfused): 49 of a 784-512-512-10 step's 79
 //! (`bench profile --backend wgpu --hidden 512 --batch-size 128 --dropout
 //! 0.2`, Mesa's lavapipe). Like [`super::cube_head`], the kernel is queued in
-//! the fusion stream as a custom operation.
+//! the fusion stream as a custom operation ([`data::cube_op`]).
 
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::{Cube, DispatchDevice};
 use burn::tensor::{DType, Device, Shape};
 use burn_cubecl::cubecl::prelude::*;
-use burn_cubecl::fusion::FusionCubeRuntime;
 use burn_cubecl::ops::numeric::empty_device_dtype;
-use burn_cubecl::{CubeBackend, CubeDevice, cubecl};
-use burn_fusion::FusionRuntime;
-use burn_fusion::custom::{
-    CustomOpIr, HandleContainer, OperationFn, OperationIr, StreamId, TensorIr,
-};
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{CubeDevice, cubecl};
+use data::cube_op;
 
 /// Threads per cube; a thread per element.
 const THREADS: u32 = 256;
@@ -51,31 +48,14 @@ pub(crate) fn keep_factors(
     let DispatchDevice::Cube(cube) = device.as_dispatch().clone().inner() else {
         panic!("keep factors on the GPU need a CubeCL device, got {device:?}");
     };
-    let client = burn_fusion::get_client::<CubeBackend>(&cube);
     let shape = Shape::new([rows, units]);
-    let output = TensorIr::uninit(client.create_empty_handle(), shape.clone(), DType::F32);
-    let id = output.id;
-    let description = CustomOpIr {
-        id: "simple_nn_dropout_keep_factors".into(),
-        inputs: Vec::new(),
-        outputs: vec![output],
-        scalars: Vec::new(),
-    };
-    type Handles = HandleContainer<<FusionCubeRuntime as FusionRuntime>::FusionHandle>;
-    let operation = OperationFn(move |handles: &mut Handles| {
-        let factors = launch(draw, &cube, shape.clone());
-        handles.register_float_tensor::<CubeBackend>(&id, factors);
-        Ok(())
-    });
-    let factors = client
-        .register(
-            StreamId::current(),
-            OperationIr::Custom(description),
-            operation,
-        )
-        .into_iter()
-        .next()
-        .expect("one output");
+    let [factors] = cube_op::queue(
+        "simple_nn_dropout_keep_factors",
+        &cube_op::client(&cube),
+        Vec::new(),
+        [(shape.clone(), DType::F32)],
+        move |_| [launch(draw, &cube, shape.clone())],
+    );
     let factors = burn::tensor::Tensor::<2>::from_primitive::<Cube>(factors);
     match device.is_autodiff() {
         true => factors.autodiff(),
@@ -84,7 +64,7 @@ pub(crate) fn keep_factors(
 }
 
 /// Runs the kernel on `device`, into a new `f32` tensor of `shape`.
-fn launch(draw: KeepDraw, device: &CubeDevice, shape: Shape) -> burn_cubecl::tensor::CubeTensor {
+fn launch(draw: KeepDraw, device: &CubeDevice, shape: Shape) -> CubeTensor {
     let count = shape.num_elements();
     let factors = empty_device_dtype(device.client(), device.clone(), shape, DType::F32);
     let cubes = (count as u32).div_ceil(THREADS);

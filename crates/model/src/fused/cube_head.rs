@@ -15,24 +15,18 @@
 //!
 //! The kernel runs on Burn's CubeCL backend; on the fusion backend that
 //! wgpu is, [`cross_entropy_head`] queues it as a custom operation in the
-//! fusion stream (what `#[backend_extension(Fusion)]` generates, written
-//! out because Burn's `fusion` feature is not switched on here).
+//! fusion stream ([`data::cube_op`]).
 
 use burn::backend::Cube;
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::tensor::Shape;
-use burn_cubecl::CubeBackend;
 use burn_cubecl::cubecl;
 use burn_cubecl::cubecl::prelude::*;
-use burn_cubecl::fusion::FusionCubeRuntime;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use burn_fusion::FusionRuntime;
-use burn_fusion::custom::{
-    CustomOpIr, HandleContainer, OperationFn, OperationIr, StreamId, TensorIr,
-};
+use data::cube_op;
 
 /// Threads in the one cube; each takes every `THREADS`-th row.
 const THREADS: u32 = 64;
@@ -55,44 +49,23 @@ pub(crate) fn cross_entropy_head(
     targets: IntTensor<Cube>,
 ) -> HeadOutputs<FloatTensor<Cube>> {
     let client = logits.client.clone();
-    let dtype = logits.dtype;
-    let shape = logits.shape.clone();
-    let inputs = vec![logits.into_ir(), targets.into_ir()];
-    let output = |shape: Shape| TensorIr::uninit(client.create_empty_handle(), shape, dtype);
-    let outputs = vec![
-        output(Shape::new([1])),
-        output(Shape::new([1])),
-        output(shape),
-    ];
-    let ids: Vec<_> = outputs.iter().map(|tensor| tensor.id).collect();
-    let description = CustomOpIr {
-        id: "simple_nn_cross_entropy_head".into(),
-        inputs: inputs.clone(),
-        outputs,
-        scalars: Vec::new(),
-    };
-    type Handles = HandleContainer<<FusionCubeRuntime as FusionRuntime>::FusionHandle>;
-    let operation = OperationFn(move |handles: &mut Handles| {
-        let logits = handles.get_float_tensor::<CubeBackend>(&inputs[0]);
-        let targets = handles.get_int_tensor::<CubeBackend>(&inputs[1]);
-        let head = launch(logits, targets);
-        handles.register_float_tensor::<CubeBackend>(&ids[0], head.loss);
-        handles.register_float_tensor::<CubeBackend>(&ids[1], head.correct);
-        handles.register_float_tensor::<CubeBackend>(&ids[2], head.grad);
-        Ok(())
-    });
-    let mut tensors = client
-        .register(
-            StreamId::current(),
-            OperationIr::Custom(description),
-            operation,
-        )
-        .into_iter();
-    let mut next = || tensors.next().expect("three outputs");
+    let (dtype, shape) = (logits.dtype, logits.shape.clone());
+    let scalar = (Shape::new([1]), dtype);
+    let [loss, correct, grad] = cube_op::queue(
+        "simple_nn_cross_entropy_head",
+        &client,
+        vec![logits, targets],
+        [scalar.clone(), scalar, (shape, dtype)],
+        |inputs| {
+            let [logits, targets] = inputs.try_into().expect("the logits and targets");
+            let head = launch(logits, targets);
+            [head.loss, head.correct, head.grad]
+        },
+    );
     HeadOutputs {
-        loss: next(),
-        correct: next(),
-        grad: next(),
+        loss,
+        correct,
+        grad,
     }
 }
 
