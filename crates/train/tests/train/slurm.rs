@@ -89,15 +89,35 @@ fn wait_for_epoch(run: &Path, epoch: u64) {
             let sweep = run.parent().unwrap();
             let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
             panic!(
-                "no epoch {epoch} of {} after 90 s; queue: {:?}\ntask 0: {}\nlog: {}",
+                "no epoch {epoch} of {} after 90 s; queue: {:?}\ntask 0: {}\nlog: {}\n{}",
                 run.display(),
                 slurm("squeue", &["-h", "-r", "-o", "%i %t %r"]),
                 read(sweep.join("slurm/task-0.out")),
                 read(run.with_extension("log")),
+                cluster_story(),
             );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// What the cluster knows of its jobs, for a test that failed waiting on
+/// one: every job it still holds (ended ones too, for `MinJobAge`) and the
+/// controller's last 60 log lines (`slurmctld.log` beside `SLURM_CONF`, as
+/// `scripts/slurm/start.sh` writes it).
+fn cluster_story() -> String {
+    let jobs = std::process::Command::new("scontrol")
+        .args(["show", "job"])
+        .output()
+        .map(|output| stdout(&output))
+        .unwrap_or_else(|error| format!("scontrol show job: {error}"));
+    let log = std::env::var_os("SLURM_CONF")
+        .map(|conf| Path::new(&conf).with_file_name("slurmctld.log"))
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+    format!("jobs:\n{jobs}\nslurmctld.log, last lines:\n{tail}")
 }
 
 /// Slurm's short state of array task `task`, if it is in the queue.
@@ -121,7 +141,8 @@ fn wait_requeued(task: &str) {
     while queued(task).as_deref() != Some("PD") {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "{task} not requeued"
+            "{task} not requeued\n{}",
+            cluster_story()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -133,7 +154,8 @@ fn release(task: &str) {
     while queued(task).as_deref() == Some("PD") {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "{task} not restarted"
+            "{task} not restarted\n{}",
+            cluster_story()
         );
         let _ = std::process::Command::new("scontrol")
             .args(["update", &format!("JobId={task}"), "StartTime=now"])
