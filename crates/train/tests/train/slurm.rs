@@ -4,7 +4,8 @@
 //! except the ones that need no cluster.
 //!
 //! Slurm holds a requeued task back for about two minutes (its begin time);
-//! the tests release it at once with `scontrol update StartTime=now`.
+//! the tests release it with `scontrol update StartTime=now` as soon as the
+//! node will start it again (see `wait_requeued`).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -127,25 +128,60 @@ fn queued(task: &str) -> Option<String> {
         .find_map(|line| line.strip_prefix(&format!("{task} ")).map(str::to_string))
 }
 
-/// Waits until `task` is pending again after a requeue, then lets it start
-/// at once instead of after Slurm's two-minute hold (set again as the
-/// requeue completes, so released until the task runs).
-fn release_requeued(task: &str) {
-    wait_requeued(task);
+/// Waits until `task` (of the sweep in `dir`) is pending again after a
+/// requeue and its last start has ended, then lets it start at once
+/// instead of after Slurm's two-minute hold (set again as the requeue
+/// completes, so released until the task runs).
+fn release_requeued(task: &str, dir: &Path) {
+    wait_requeued(task, dir);
     release(task);
 }
 
-/// Waits until `task` is pending again after a requeue.
-fn wait_requeued(task: &str) {
+/// Waits until `task` is pending again after a requeue, no process of its
+/// last start is left (every process of a sweep names its directory `dir`
+/// on its command line), and the clock is in a later second than when it
+/// was seen pending.
+///
+/// The second matters: the requeue revokes the task's credential on the
+/// node, and slurmd refuses a start whose credential is from the same
+/// second as a revocation ("Job N already killed, do not launch batch
+/// job"); the controller then ends the task ("Killing non-startable batch
+/// JobId=N: Job credential revoked") and it leaves the queue. Slurm's own
+/// two-minute hold after a requeue keeps this from happening outside a
+/// test; released at once, 4 of 38 runs of the test below failed so.
+fn wait_requeued(task: &str, dir: &Path) {
     let started = Instant::now();
-    while queued(task).as_deref() != Some("PD") {
+    while queued(task).as_deref() != Some("PD") || !processes_naming(dir).is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "{task} not requeued\n{}",
+            "{task} not requeued, or its processes {:?} still running\n{}",
+            processes_naming(dir),
             cluster_story()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1050 - u64::from(now.subsec_millis())));
+}
+
+/// The ids of the processes whose command line names `dir`.
+fn processes_naming(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned().into_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                cmdline
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_slice())
+            })
+        })
+        .collect()
 }
 
 /// Lets the pending `task` start at once.
@@ -285,13 +321,13 @@ fn a_task_requeued_and_warned_mid_run_ends_as_if_never_stopped() {
     wait_for_epoch(&run, 2);
     slurm("scontrol", &["requeue", &task]);
     // Where it stopped, read while it is pending, before it trains on.
-    wait_requeued(&task);
+    wait_requeued(&task, &sweep_dir);
     let stopped = committed_epoch(&run).unwrap();
     assert!(stopped < 30, "the run ended before it was requeued");
     release(&task);
     wait_for_epoch(&run, stopped + 2);
     slurm("scancel", &["--signal=USR1", "--batch", &task]);
-    release_requeued(&task);
+    release_requeued(&task, &sweep_dir);
     let output = status_when_ended(&sweep_dir);
     assert_success(&output);
     let record = std::fs::read_to_string(sweep_dir.join("slurm/task-0.json")).unwrap();
