@@ -23,6 +23,13 @@ fn rows(tensor: Tensor<2>) -> Vec<Vec<f32>> {
     values.chunks_exact(width).map(<[f32]>::to_vec).collect()
 }
 
+/// The largest difference between two images or fields, element by element.
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+}
+
 /// The ranges of `augment`'s ink test (a larger scale or shift pushes this
 /// ring's ink onto the frame's edge, on the CPU too).
 fn affine() -> Distortion {
@@ -66,10 +73,7 @@ fn the_affine_map_is_the_cpus() {
     for (row, &index) in out.iter().zip(&indices) {
         let mut cpu = vec![0.0f32; IMAGE_PIXELS];
         affine().draw(11, 3, index).apply(&image, &mut cpu);
-        let largest = row
-            .iter()
-            .zip(&cpu)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        let largest = largest_difference(row, &cpu);
         assert!(largest < 0.05, "image {index}: {largest} from the CPU's");
     }
 }
@@ -196,10 +200,7 @@ fn on_wgpu_as_on_flex() {
     // The fields: the same noise, smoothed by products in another order.
     let (flex, wgpu) = (device_fields(64, &Device::flex()), device_fields(64, &gpu));
     for (index, (a, b)) in flex.iter().zip(&wgpu).enumerate() {
-        let largest = a
-            .iter()
-            .zip(b)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        let largest = largest_difference(a, b);
         assert!(
             largest < 1e-3,
             "field {index}: wgpu {largest} pixels from flex"
@@ -214,10 +215,7 @@ fn on_wgpu_as_on_flex() {
         };
         let (flex, wgpu) = (on(&Device::flex()), on(&gpu));
         for (index, (a, b)) in flex.iter().zip(&wgpu).enumerate() {
-            let largest = a
-                .iter()
-                .zip(b)
-                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            let largest = largest_difference(a, b);
             assert!(
                 largest < 0.05,
                 "{distortion:?}, image {index}: wgpu {largest} from flex"
