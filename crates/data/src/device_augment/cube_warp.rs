@@ -5,10 +5,10 @@
 //! thread per value. The smoothing between them stays two batched matrix
 //! products (Burn's).
 //!
-//! As Burn tensor programs the noise was 5 launches a batch (Burn 0.22.1's
-//! fusion leaves integer arithmetic unfused) and the warp 20 (the map's
-//! arithmetic, the padding, the floors, the cast, and four index additions
-//! and gathers): `bench profile --backend wgpu --augment
+//! As Burn tensor programs the noise (Burn 0.22.1's fusion leaves integer
+//! arithmetic unfused) and the warp (the map's arithmetic, the padding,
+//! the floors, the cast, and four index additions and gathers) took 20
+//! launches a batch, the two kernels 2: `bench profile --backend wgpu --augment
 //! configs/distorted.toml`, Mesa's lavapipe. Each kernel is one operation
 //! of the fusion stream ([`crate::cube_op`]). On the CPU backends the
 //! tensor programs run, and the tests hold the kernels to them.
@@ -18,6 +18,7 @@ use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Int as BurnInt, Shape, Tensor as BurnTensor};
 use burn_cubecl::cubecl;
+use burn_cubecl::cubecl::calculate_cube_count_elemwise;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
@@ -63,7 +64,7 @@ pub(super) fn noise(table: BurnTensor<1>, keys: BurnTensor<2, BurnInt>) -> BurnT
             );
             noise_kernel::launch(
                 &out.client,
-                cube_count(&shape),
+                cube_count(&out),
                 CubeDim::new_1d(THREADS),
                 table.clone().into_tensor_arg(),
                 keys.clone().into_tensor_arg(),
@@ -112,7 +113,7 @@ pub(super) fn warp(
             );
             warp_kernel::launch(
                 &out.client,
-                cube_count(&shape),
+                cube_count(&out),
                 CubeDim::new_1d(THREADS),
                 images.into_tensor_arg(),
                 maps.into_tensor_arg(),
@@ -153,9 +154,12 @@ fn contiguous<const N: usize>(inputs: Vec<CubeTensor>) -> [CubeTensor; N] {
     inputs.try_into().expect("as many inputs as queued")
 }
 
-/// Cubes of [`THREADS`] for a thread per value of `shape`.
-fn cube_count(shape: &Shape) -> CubeCount {
-    CubeCount::Static((shape.num_elements() as u32).div_ceil(THREADS), 1, 1)
+/// Cubes of [`THREADS`] for a thread per value of `out`: spread over two
+/// dimensions past a dimension's limit (65,535 cubes on wgpu); threads past
+/// the end do nothing.
+fn cube_count(out: &CubeTensor) -> CubeCount {
+    let values = out.meta.shape().num_elements();
+    calculate_cube_count_elemwise(&out.client, values, CubeDim::new_1d(THREADS))
 }
 
 /// Thread `t` writes value `t % 1568` of image `t / 1568`'s two fields.
@@ -215,7 +219,7 @@ fn warp_kernel<F: Float>(
         let y = clamped::<F>(sy + border, F::new(0.0), limit);
         let (x0, y0) = (x.floor(), y.floor());
         let (fx, fy) = (x - x0, y - y0);
-        // The top-left corner in image coordinates (-2 to 27 each).
+        // The top-left corner in image coordinates (-2 to 28 each).
         let left = i32::cast_from(x0) - BORDER as i32;
         let top = i32::cast_from(y0) - BORDER as i32;
         let base = image * pixels;

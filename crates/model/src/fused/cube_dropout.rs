@@ -3,8 +3,8 @@
 //! finaliser, twice, under the draw's two keys) and writes 0 or `1 / (1 - p)`.
 //! The same factors as flex's to the bit, in one launch per hidden layer.
 //!
-//! Written with Burn's integer tensor operations the same draw was 16
-//! launches a layer (Burn 0.22.1's fusion leaves bitwise operations and
+//! Written with Burn's integer tensor operations the same draw was about
+//! 25 launches a layer (Burn 0.22.1's fusion leaves bitwise operations and
 //! `arange`'s cumulative sum unfused): 49 of a 784-512-512-10 step's 79
 //! (`bench profile --backend wgpu --hidden 512 --batch-size 128 --dropout
 //! 0.2`, Mesa's lavapipe). Like [`super::cube_head`], the kernel is queued in
@@ -13,6 +13,7 @@
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::{Cube, DispatchDevice};
 use burn::tensor::{DType, Device, Shape};
+use burn_cubecl::cubecl::calculate_cube_count_elemwise;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
@@ -67,10 +68,11 @@ pub(crate) fn keep_factors(
 fn launch(draw: KeepDraw, device: &CubeDevice, shape: Shape) -> CubeTensor {
     let count = shape.num_elements();
     let factors = empty_device_dtype(device.client(), device.clone(), shape, DType::F32);
-    let cubes = (count as u32).div_ceil(THREADS);
+    // Spread over two dimensions past 65,535 cubes (wgpu's limit for one).
+    let cubes = calculate_cube_count_elemwise(&factors.client, count, CubeDim::new_1d(THREADS));
     keep_factors_kernel::launch(
         &factors.client,
-        CubeCount::Static(cubes, 1, 1),
+        cubes,
         CubeDim::new_1d(THREADS),
         factors.clone().into_tensor_arg(),
         draw.key[0],

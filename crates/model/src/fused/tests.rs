@@ -480,6 +480,17 @@ mod on_wgpu {
         }
     }
 
+    /// A mask of more than 65,535 x 256 elements (more cubes than wgpu
+    /// takes in one dimension) is drawn whole, as flex draws it.
+    #[test]
+    fn the_gpu_draws_masks_past_one_launch_dimension() {
+        let Some(gpu) = wgpu() else { return };
+        let (rows, units) = (65_600, [256]);
+        let drawn = DropoutStream::new(5, 0).next_masks_on(0.5, rows, &units, &gpu);
+        let expected = DropoutStream::new(5, 0).next_masks(0.5, rows, &units);
+        assert!(values(drawn.into_iter().next().unwrap()) == expected[0]);
+    }
+
     /// The logits-only node on the GPU, inference and training devices: the
     /// fused network is taken, and agrees with Burn's layers there.
     #[test]
