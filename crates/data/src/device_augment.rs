@@ -6,9 +6,10 @@
 //! `(seed, epoch, image index)`, and a 64-bit key for the elastic field
 //! (drawn on the CPU from a few random numbers and a low-rank factor of the
 //! blur, [`crate::elastic`]). A batch uploads
-//! these, `B x 8` numbers, beside its item indices; the device does the rest
-//! as a few tensor programs (Burn's fusion compiles the element-wise chains
-//! into CubeCL kernels on wgpu):
+//! these, `B x 8` numbers, beside its item indices; the device does the rest.
+//! On wgpu the noise and the sampling are CubeCL kernels of their own
+//! ([`cube_warp`], fed one `[B, 2]` keys and one `[B, 6]` maps tensor); on
+//! the CPU backends, where the tests check them, they are tensor programs:
 //!
 //! - **Noise.** An image's two uniform fields (`dx`, `dy`, 784 values each)
 //!   are read from a table of 2^20 values uniform in [-1, 1), drawn once per
@@ -23,11 +24,11 @@
 //!   Simard wrote it: two batched matrix products, cheap on a GPU.
 //! - **Sampling.** The CPU's affine map plus the field gives each output
 //!   pixel's source point, read by bilinear interpolation from the image in a
-//!   border of paper, as [`crate::augment::Warp::apply`] does: four gathers.
+//!   border of paper, as [`crate::augment::Warp::apply`] does (the tensor
+//!   programs: four gathers).
 //!
-//! On wgpu a slice of a tensor is a copy kernel of its own, so what differs
-//! per image is uploaded as one `[B, 1]` tensor per number rather than
-//! sliced out of one table, and the elastic scale is folded into the blur.
+//! The tensor programs take what differs per image as one `[B, 1]` tensor
+//! per number, and the elastic scale is folded into the blur.
 //!
 //! Every product stays below 2^31 (`p s < 1568 x 2^20`), so the integer
 //! arithmetic is exact on every backend's integers.
